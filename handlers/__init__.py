@@ -1,0 +1,1 @@
+"""Thin PTB callbacks. ``register(app)`` is the single ordered list of handlers."""
