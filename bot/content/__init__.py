@@ -1,0 +1,1 @@
+"""Content files: locales, requirements, curriculum, quiz bank, notices."""
