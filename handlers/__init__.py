@@ -1,1 +1,50 @@
-"""Thin PTB callbacks. ``register(app)`` is the single ordered list of handlers."""
+"""Thin PTB callbacks. ``register(app)`` is the single ordered list of handlers (TG).
+
+Groups: -1 runs first for every update (bookkeeping), 0 holds the commands and
+features (the first matching handler wins, so specific before general), 100 runs
+last for every update. Feature modules only define callbacks; they are wired here.
+"""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import (
+    ChatMemberHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from handlers import core
+from handlers.common import FirmBotApp
+from handlers.core import MenuCommand
+
+# The command menu and /help, in this order; descriptions are locale keys commands.<name>.
+MENU: list[MenuCommand] = [
+    MenuCommand("start"),
+    MenuCommand("help"),
+]
+
+
+def register(app: FirmBotApp) -> None:
+    # Bookkeeping first: who spoke where. Never answers, never stops the update.
+    app.add_handler(TypeHandler(Update, core.track_seen), group=-1)
+
+    # The bot's own membership, members' status changes, group upgrades.
+    app.add_handler(ChatMemberHandler(core.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_handler(ChatMemberHandler(core.on_chat_member, ChatMemberHandler.CHAT_MEMBER))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, core.on_migrate))
+
+    app.add_handler(CommandHandler("start", core.cmd_start))
+    app.add_handler(CommandHandler("help", core.cmd_help))
+
+    # Feature handlers go above this line, in their own blocks.
+
+    # Last in group 0: any command nobody took gets a hint (if addressed to us).
+    app.add_handler(MessageHandler(filters.COMMAND, core.on_unknown_command))
+
+    # Last of all: count the update as handled (metrics; tests wait on it).
+    app.add_handler(TypeHandler(Update, core.mark_handled), group=100)
+
+    app.add_error_handler(core.on_error)

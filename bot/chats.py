@@ -1,0 +1,249 @@
+"""Chats, users and members: registration, activity, settings and group upgrades."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Config
+from bot.db.models import Base, Chat, Member, User
+
+logger = logging.getLogger(__name__)
+
+GROUP_TYPES = frozenset({"group", "supergroup"})
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """The plain facts about a Telegram user a handler passes to services."""
+
+    id: int
+    first_name: str
+    username: str | None = None
+    last_name: str | None = None
+    language_code: str | None = None
+    is_bot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChatInfo:
+    id: int
+    type: str
+    title: str | None = None
+    username: str | None = None
+
+    @property
+    def is_group(self) -> bool:
+        return self.type in GROUP_TYPES
+
+
+async def upsert_chat(session: AsyncSession, info: ChatInfo, now: datetime) -> tuple[Chat, bool]:
+    """Create or refresh a chat row; returns (chat, created)."""
+    chat = await session.get(Chat, info.id)
+    created = chat is None
+    if chat is None:
+        chat = Chat(id=info.id, type=info.type, settings={}, active=True, created_at=now)
+        session.add(chat)
+    chat.type = info.type
+    if info.title is not None:
+        chat.title = info.title
+    if info.username is not None:
+        chat.username = info.username
+    chat.updated_at = now
+    await session.flush()
+    return chat, created
+
+
+async def set_active(
+    session: AsyncSession, chat_id: int, active: bool, now: datetime
+) -> Chat | None:
+    chat = await session.get(Chat, chat_id)
+    if chat is None:
+        return None
+    if chat.active != active:
+        logger.info("chat %s is now %s", chat_id, "active" if active else "inactive")
+    chat.active = active
+    chat.deactivated_at = None if active else now
+    chat.updated_at = now
+    return chat
+
+
+async def upsert_user(session: AsyncSession, info: UserInfo, now: datetime) -> User:
+    user = await session.get(User, info.id)
+    if user is None:
+        user = User(id=info.id, created_at=now)
+        session.add(user)
+    user.first_name = info.first_name or ""
+    user.last_name = info.last_name
+    user.username = info.username
+    if info.language_code:
+        user.language_code = info.language_code
+    user.last_seen_at = now
+    await session.flush()
+    return user
+
+
+async def seen(
+    session: AsyncSession,
+    user: UserInfo,
+    chat: ChatInfo | None,
+    now: datetime,
+    *,
+    status: str | None = None,
+) -> User:
+    """Record that a user spoke (or was seen) in a chat; keeps users and members fresh."""
+    row = await upsert_user(session, user, now)
+    if chat is None:
+        return row
+    if chat.type == "private":
+        row.private_chat_open = True
+        return row
+    if chat.is_group:
+        if await session.get(Chat, chat.id) is None:
+            # Only registered groups (the bot was added, or /start) keep members.
+            return row
+        member = await session.get(Member, (chat.id, user.id))
+        if member is None:
+            member = Member(
+                chat_id=chat.id, user_id=user.id, joined_at=now, status=status or "member"
+            )
+            session.add(member)
+        elif status is not None:
+            member.status = status
+        elif member.status in ("left", "kicked"):
+            member.status = "member"
+        member.last_seen_at = now
+        await session.flush()
+    return row
+
+
+async def set_member_status(
+    session: AsyncSession, chat_id: int, user: UserInfo, status: str, now: datetime
+) -> None:
+    await upsert_user(session, user, now)
+    member = await session.get(Member, (chat_id, user.id))
+    if member is None:
+        if await session.get(Chat, chat_id) is None:
+            return
+        session.add(Member(chat_id=chat_id, user_id=user.id, status=status, joined_at=now))
+    else:
+        member.status = status
+    await session.flush()
+
+
+def chat_id_columns() -> list[tuple[str, str]]:
+    """(table, column) for every column that holds a chat id, found from the models.
+
+    Feature tables are covered as soon as they are imported into ``bot.db.models``:
+    any column named ``chat_id`` counts.
+    """
+    found = []
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if column.name == "chat_id":
+                found.append((table.name, column.name))
+    return found
+
+
+async def migrate_chat(session: AsyncSession, old_id: int, new_id: int, now: datetime) -> bool:
+    """Move a group that became a supergroup: every stored row follows the new id.
+
+    Returns False if the old chat is unknown or the move was done already.
+    """
+    if old_id == new_id:
+        return False
+    old = await session.get(Chat, old_id)
+    if old is None:
+        return False
+    existing_new = await session.get(Chat, new_id)
+    if existing_new is None:
+        session.add(
+            Chat(
+                id=new_id,
+                type="supergroup",
+                title=old.title,
+                username=old.username,
+                locale=old.locale,
+                timezone=old.timezone,
+                active=old.active,
+                bot_is_admin=old.bot_is_admin,
+                settings=dict(old.settings or {}),
+                created_at=old.created_at,
+                updated_at=now,
+            )
+        )
+    else:
+        # The new chat may have been registered first (its first update came first);
+        # the old chat's settings are the ones admins configured.
+        existing_new.settings = {**(old.settings or {}), **(existing_new.settings or {})}
+        existing_new.locale = existing_new.locale or old.locale
+        existing_new.timezone = existing_new.timezone or old.timezone
+        existing_new.title = existing_new.title or old.title
+    await session.flush()
+    tables = Base.metadata.tables
+    for table_name, column in chat_id_columns():
+        table = tables[table_name]
+        if table_name == "members" and existing_new is not None:
+            # Members seen in both: keep the new chat's rows, move the rest.
+            already = select(table.c.user_id).where(table.c.chat_id == new_id)
+            await session.execute(
+                table.delete().where(table.c.chat_id == old_id, table.c.user_id.in_(already))
+            )
+        await session.execute(
+            update(table).where(table.c[column] == old_id).values({column: new_id})
+        )
+    await session.delete(old)
+    await session.flush()
+    logger.info("chat %s was upgraded to %s; its rows moved", old_id, new_id)
+    return True
+
+
+def effective_settings(chat: Chat | None, config: Config) -> dict[str, Any]:
+    """The chat's settings with the config's defaults filled in, keyed like "study.time"."""
+    values: dict[str, Any] = {
+        "locale": config.locale,
+        "timezone": config.timezone,
+        "notices.auto": config.notices_auto,
+        "study.enabled": config.study.enabled,
+        "study.time": config.study.time,
+        "study.days": config.study.days,
+        "quiz.enabled": config.quiz.enabled,
+        "quiz.time": config.quiz.time,
+        "quiz.days": config.quiz.days,
+        "quiz.questions": config.quiz.questions,
+        "quiz.open_minutes": config.quiz.open_minutes,
+        "ledger.reminder_offsets_days": list(config.ledger.reminder_offsets_days),
+        "ledger.reminder_time": config.ledger.reminder_time,
+        "ledger.escalate_after_days": config.ledger.escalate_after_days,
+        "reports.weekly": config.reports.weekly,
+        "reports.day": config.reports.day,
+        "reports.time": config.reports.time,
+        "reports.to": config.reports.to,
+    }
+    if chat is not None:
+        values.update(chat.settings or {})
+        if chat.locale:
+            values["locale"] = chat.locale
+        if chat.timezone:
+            values["timezone"] = chat.timezone
+    return values
+
+
+async def active_groups(session: AsyncSession) -> list[Chat]:
+    rows = await session.scalars(
+        select(Chat).where(Chat.active.is_(True), Chat.type.in_(GROUP_TYPES)).order_by(Chat.id)
+    )
+    return list(rows.all())
+
+
+async def find_user_by_username(session: AsyncSession, username: str) -> User | None:
+    name = username.lstrip("@")
+    rows = await session.scalars(
+        select(User).where(func.lower(User.username) == name.lower()).limit(1)
+    )
+    return rows.first()

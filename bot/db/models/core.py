@@ -1,0 +1,152 @@
+"""Core tables: chats, users, members, schedules, slot claims and the outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.db.base import Base, BigInt, JSONType, UTCDateTime, utcnow
+
+
+class Chat(Base):
+    """A Telegram chat the bot knows: a firm group, or a member's private chat."""
+
+    __tablename__ = "chats"
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str | None] = mapped_column(String(255))
+    username: Mapped[str | None] = mapped_column(String(64))
+    # None: the config's default.
+    locale: Mapped[str | None] = mapped_column(String(8))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    bot_is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Per-chat overrides of the config's defaults, keyed like "study.time".
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class User(Base):
+    """A Telegram user the bot has seen."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=False)
+    username: Mapped[str | None] = mapped_column(String(64), index=True)
+    first_name: Mapped[str] = mapped_column(String(255), default="")
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    language_code: Mapped[str | None] = mapped_column(String(16))
+    # Telegram lets a bot write to a user in private only after they started it.
+    private_chat_open: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def display_name(self) -> str:
+        name = " ".join(part for part in (self.first_name, self.last_name) if part)
+        return name or (self.username or str(self.id))
+
+
+class Member(Base):
+    """A user's membership of a group chat."""
+
+    __tablename__ = "members"
+
+    chat_id: Mapped[int] = mapped_column(
+        BigInt, ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        BigInt, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    # creator | administrator | member | left | kicked, as Telegram last told us.
+    status: Mapped[str] = mapped_column(String(16), default="member")
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Schedule(Base):
+    """A recurring or one-off action for a chat; the DB is the truth, the JobQueue a wake-up."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "kind", "ref"),
+        Index("ix_schedules_due", "enabled", "next_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInt, ForeignKey("chats.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    # Distinguishes several schedules of one kind in a chat (e.g. a ledger item id).
+    ref: Mapped[str] = mapped_column(String(64), default="")
+    # daily | workdays | weekdays:1,3,5 | once
+    days: Mapped[str] = mapped_column(String(32))
+    time_of_day: Mapped[str | None] = mapped_column(String(5))
+    # For days == "once": the moment to run, UTC.
+    run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    timezone: Mapped[str] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SlotClaim(Base):
+    """One slot of one schedule: claimed once, then done, failed or recorded as missed."""
+
+    __tablename__ = "slot_claims"
+    __table_args__ = (UniqueConstraint("chat_id", "kind", "ref", "slot_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInt, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    ref: Mapped[str] = mapped_column(String(64), default="")
+    slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # running | done | failed | missed
+    status: Mapped[str] = mapped_column(String(16))
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """A message to deliver in the background, e.g. one row per (notice, chat) of a broadcast."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("kind", "ref", "chat_id"),
+        Index("ix_outbox_status", "status", "not_before"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    ref: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[int] = mapped_column(BigInt, index=True)
+    # {"text": html, "buttons": [[{"text":..., "data":...}]]} or a list of such parts.
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # pending | sending | sent | failed | skipped
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(BigInt)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

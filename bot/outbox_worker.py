@@ -1,0 +1,124 @@
+"""Drains the outbox in the background through the sender (TG via Sender)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from bot import outbox
+from bot.clock import Clock
+from bot.db import Database
+from bot.sender import Sender, Sent
+from bot.ui import Button
+
+logger = logging.getLogger(__name__)
+
+# Called after a row was delivered, e.g. to remember the message id of a notice.
+OnSent = Callable[[outbox.OutboxItem, Sent], Awaitable[None]]
+
+
+def payload_buttons(payload: dict[str, object]) -> list[list[Button]] | None:
+    rows = payload.get("buttons")
+    if not isinstance(rows, list):
+        return None
+    return [[Button(**button) for button in row] for row in rows]
+
+
+class OutboxWorker:
+    """Claims pending rows in batches and sends them concurrently within the rate limits."""
+
+    def __init__(
+        self,
+        db: Database,
+        sender: Sender,
+        clock: Clock,
+        owner: str,
+        *,
+        concurrency: int = 16,
+        lease_seconds: int = 300,
+        idle_seconds: float = 2.0,
+    ) -> None:
+        self.db = db
+        self.sender = sender
+        self.clock = clock
+        self.owner = owner
+        self.concurrency = concurrency
+        self.lease = timedelta(seconds=lease_seconds)
+        self.idle_seconds = idle_seconds
+        self.on_sent: dict[str, OnSent] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.delivered = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="outbox-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sent = await self.drain_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("outbox drain failed; retrying shortly")
+                sent = 0
+            if sent == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+
+    async def drain_once(self, batch: int | None = None) -> int:
+        """Claim one batch and deliver it; returns how many rows were handled."""
+        now = self.clock.now()
+        async with self.db.session() as session:
+            items = await outbox.claim_batch(
+                session, self.owner, now, limit=batch or self.concurrency * 4, lease=self.lease
+            )
+        if not items:
+            return 0
+        queue: asyncio.Queue[outbox.OutboxItem] = asyncio.Queue()
+        for item in items:
+            queue.put_nowait(item)
+
+        async def worker() -> None:
+            while True:
+                try:
+                    item = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                await self._deliver(item)
+
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(items)))))
+        return len(items)
+
+    async def _deliver(self, item: outbox.OutboxItem) -> None:
+        text = str(item.payload.get("text", ""))
+        result = await self.sender.send(item.chat_id, text, buttons=payload_buttons(item.payload))
+        now = self.clock.now()
+        async with self.db.session() as session:
+            if result is None:
+                await outbox.mark(session, item.id, outbox.FAILED, now, error="not delivered")
+            else:
+                await outbox.mark(session, item.id, outbox.SENT, now, message_id=result.message_id)
+        if result is not None:
+            self.delivered += 1
+            hook = self.on_sent.get(item.kind)
+            if hook is not None:
+                try:
+                    await hook(item, result)
+                except Exception:
+                    logger.exception("after-send hook for %s failed", item.kind)

@@ -1,0 +1,395 @@
+"""The ONE outbound path to Telegram (TG).
+
+Every message the bot sends goes through ``Sender``: rate limits (30/s overall,
+20/min per group, 1/s per private chat), ``RetryAfter`` honoured, network errors
+retried with backoff, ``Forbidden`` marks the chat inactive, ``ChatMigrated`` moves
+the chat's rows to the new id and retries, texts over 4096 characters are split on
+paragraph boundaries. Callers pass HTML built by ``bot.texts`` (variables escaped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    ReactionTypeEmoji,
+)
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+
+from bot.config import SenderConfig
+from bot.htmltext import TELEGRAM_TEXT_LIMIT, split_html
+from bot.ui import Keyboard
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+OnForbidden = Callable[[int, str], Awaitable[None]]
+OnMigrated = Callable[[int, int], Awaitable[None]]
+
+
+class Limiter:
+    """Spacing-based rate limits: one global, one per chat (group or private)."""
+
+    def __init__(self, config: SenderConfig) -> None:
+        self.global_interval = 1.0 / config.global_per_second
+        self.private_interval = 1.0 / config.private_per_second
+        self.group_per_minute = config.group_per_minute
+        self._next_global = 0.0
+        self._next_private: dict[int, float] = {}
+        self._group_sends: dict[int, collections.deque[float]] = {}
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        """Telegram said "retry after": nobody sends until then."""
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    def _reserve(self, chat_id: int) -> float:
+        """Reserve a send slot; returns the monotonic time to send at."""
+        now = time.monotonic()
+        at = max(now, self._paused_until)
+        if chat_id > 0:
+            at = max(at, self._next_private.get(chat_id, 0.0))
+        elif chat_id < 0:
+            window = self._group_sends.setdefault(chat_id, collections.deque())
+            while window and window[0] <= now - 60.0:
+                window.popleft()
+            if len(window) >= self.group_per_minute:
+                at = max(at, window[-self.group_per_minute] + 60.0)
+        at = max(at, self._next_global)
+        self._next_global = at + self.global_interval
+        if chat_id > 0:
+            self._next_private[chat_id] = at + self.private_interval
+            if len(self._next_private) > 10_000:
+                self._next_private = {k: v for k, v in self._next_private.items() if v > now}
+        elif chat_id < 0:
+            self._group_sends[chat_id].append(at)
+            if len(self._group_sends) > 10_000:
+                self._group_sends = {
+                    k: v for k, v in self._group_sends.items() if v and v[-1] > now - 60
+                }
+        return at
+
+    async def acquire(self, chat_id: int) -> None:
+        async with self._lock:
+            at = self._reserve(chat_id)
+        delay = at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """Where a message landed (after a possible group upgrade) and its message ids."""
+
+    chat_id: int
+    message_ids: tuple[int, ...]
+
+    @property
+    def message_id(self) -> int:
+        return self.message_ids[0]
+
+
+@dataclass(frozen=True, slots=True)
+class SentPoll:
+    chat_id: int
+    message_id: int
+    poll_id: str
+
+
+@dataclass
+class SenderStats:
+    sent: int = 0
+    edits: int = 0
+    retries: int = 0
+    errors: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+def to_markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
+    if buttons is None:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(b.text, callback_data=b.data)
+                if b.data is not None
+                else InlineKeyboardButton(b.text, url=b.url)
+                for b in row
+            ]
+            for row in buttons
+        ]
+    )
+
+
+class Sender:
+    """Rate-limited, retrying, error-classifying access to the Bot API."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        config: SenderConfig,
+        *,
+        on_forbidden: OnForbidden | None = None,
+        on_migrated: OnMigrated | None = None,
+        retry_base_seconds: float = 0.5,
+    ) -> None:
+        self.bot = bot
+        self.config = config
+        self.limiter = Limiter(config)
+        self.on_forbidden = on_forbidden
+        self.on_migrated = on_migrated
+        self.retry_base = retry_base_seconds
+        self.stats = SenderStats()
+
+    async def _call(
+        self,
+        chat_id: int,
+        make: Callable[[int], Awaitable[T]],
+        *,
+        what: str,
+        limited: bool = True,
+    ) -> tuple[int, T] | None:
+        """Run one API call for a chat with limits and retries; None if it cannot succeed."""
+        attempt = 0
+        migrated = False
+        while True:
+            if limited:
+                await self.limiter.acquire(chat_id)
+            try:
+                return chat_id, await make(chat_id)
+            except RetryAfter as exc:
+                delay = float(
+                    exc.retry_after
+                    if isinstance(exc.retry_after, (int, float))
+                    else exc.retry_after.total_seconds()
+                )
+                self.stats.errors["retry_after"] += 1
+                logger.warning("%s to %s: flood limit, retrying after %.1f s", what, chat_id, delay)
+                self.limiter.pause(delay)
+                attempt += 1
+                if attempt > self.config.max_retries * 2:
+                    self.stats.errors["gave_up"] += 1
+                    return None
+                self.stats.retries += 1
+                continue
+            except ChatMigrated as exc:
+                new_id = int(exc.new_chat_id)
+                self.stats.errors["migrated"] += 1
+                if migrated or new_id == chat_id:
+                    return None
+                migrated = True
+                logger.info("chat %s was upgraded to %s", chat_id, new_id)
+                if self.on_migrated is not None:
+                    await self.on_migrated(chat_id, new_id)
+                chat_id = new_id
+                continue
+            except Forbidden as exc:
+                self.stats.errors["forbidden"] += 1
+                logger.info("%s to %s refused: %s", what, chat_id, exc.message)
+                if self.on_forbidden is not None:
+                    await self.on_forbidden(chat_id, exc.message)
+                return None
+            except BadRequest as exc:
+                if "message is not modified" in exc.message:
+                    return chat_id, None  # type: ignore[return-value]
+                self.stats.errors["bad_request"] += 1
+                logger.error("%s to %s rejected: %s", what, chat_id, exc.message)
+                return None
+            except (TimedOut, NetworkError) as exc:
+                kind = "timed_out" if isinstance(exc, TimedOut) else "network"
+                self.stats.errors[kind] += 1
+                attempt += 1
+                if attempt > self.config.max_retries:
+                    logger.error(
+                        "%s to %s failed after %d attempts: %s", what, chat_id, attempt, exc
+                    )
+                    self.stats.errors["gave_up"] += 1
+                    return None
+                delay = min(self.retry_base * 2 ** (attempt - 1), 30.0)
+                logger.warning(
+                    "%s to %s: %s; retry %d in %.2f s", what, chat_id, exc, attempt, delay
+                )
+                self.stats.retries += 1
+                await asyncio.sleep(delay)
+            except TelegramError as exc:
+                self.stats.errors["other"] += 1
+                logger.error("%s to %s failed: %s", what, chat_id, exc)
+                return None
+
+    async def send(
+        self,
+        chat_id: int,
+        html: str,
+        *,
+        buttons: Keyboard | None = None,
+        reply_to: int | None = None,
+        silent: bool = False,
+    ) -> Sent | None:
+        """Send an HTML message (split if long); buttons go on the last part."""
+        parts = split_html(html, TELEGRAM_TEXT_LIMIT)
+        ids: list[int] = []
+        target = chat_id
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+
+            reply_id = reply_to if index == 0 else None
+
+            async def call(
+                cid: int, text: str = part, last: bool = last, reply_id: int | None = reply_id
+            ) -> Message:
+                return await self.bot.send_message(
+                    cid,
+                    text,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=to_markup(buttons) if last else None,
+                    reply_to_message_id=reply_id,
+                    allow_sending_without_reply=True,
+                    disable_notification=silent,
+                    disable_web_page_preview=True,
+                )
+
+            result = await self._call(target, call, what="sendMessage")
+            if result is None:
+                return Sent(target, tuple(ids)) if ids else None
+            target, message = result
+            ids.append(message.message_id)
+            self.stats.sent += 1
+        return Sent(target, tuple(ids))
+
+    async def edit(
+        self, chat_id: int, message_id: int, html: str, *, buttons: Keyboard | None = None
+    ) -> bool:
+        async def call(cid: int) -> Any:
+            return await self.bot.edit_message_text(
+                html,
+                chat_id=cid,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=to_markup(buttons),
+                disable_web_page_preview=True,
+            )
+
+        ok = await self._call(chat_id, call, what="editMessageText") is not None
+        if ok:
+            self.stats.edits += 1
+        return ok
+
+    async def edit_buttons(self, chat_id: int, message_id: int, buttons: Keyboard | None) -> bool:
+        async def call(cid: int) -> Any:
+            return await self.bot.edit_message_reply_markup(
+                chat_id=cid, message_id=message_id, reply_markup=to_markup(buttons)
+            )
+
+        return await self._call(chat_id, call, what="editMessageReplyMarkup") is not None
+
+    async def delete(self, chat_id: int, message_id: int) -> bool:
+        async def call(cid: int) -> bool:
+            return await self.bot.delete_message(cid, message_id)
+
+        return await self._call(chat_id, call, what="deleteMessage", limited=False) is not None
+
+    async def send_poll(
+        self,
+        chat_id: int,
+        question: str,
+        options: Sequence[str],
+        *,
+        correct_option_id: int,
+        explanation: str | None = None,
+        open_period: int | None = None,
+    ) -> SentPoll | None:
+        """A non-anonymous quiz poll (answers can be scored)."""
+
+        async def call(cid: int) -> Message:
+            return await self.bot.send_poll(
+                cid,
+                question,
+                list(options),
+                is_anonymous=False,
+                type="quiz",
+                correct_option_id=correct_option_id,  # type: ignore[arg-type]
+                explanation=explanation,
+                open_period=open_period,
+            )
+
+        result = await self._call(chat_id, call, what="sendPoll")
+        if result is None:
+            return None
+        target, message = result
+        self.stats.sent += 1
+        assert message.poll is not None
+        return SentPoll(target, message.message_id, message.poll.id)
+
+    async def stop_poll(self, chat_id: int, message_id: int) -> bool:
+        async def call(cid: int) -> Any:
+            return await self.bot.stop_poll(cid, message_id)
+
+        return await self._call(chat_id, call, what="stopPoll") is not None
+
+    async def send_document(
+        self, chat_id: int, data: bytes, filename: str, *, caption: str | None = None
+    ) -> Sent | None:
+        async def call(cid: int) -> Message:
+            return await self.bot.send_document(
+                cid, InputFile(data, filename=filename), caption=caption, parse_mode=ParseMode.HTML
+            )
+
+        result = await self._call(chat_id, call, what="sendDocument")
+        if result is None:
+            return None
+        self.stats.sent += 1
+        return Sent(result[0], (result[1].message_id,))
+
+    async def send_photo(
+        self, chat_id: int, data: bytes, *, caption: str | None = None
+    ) -> Sent | None:
+        async def call(cid: int) -> Message:
+            return await self.bot.send_photo(
+                cid,
+                InputFile(data, filename="chart.png"),
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+            )
+
+        result = await self._call(chat_id, call, what="sendPhoto")
+        if result is None:
+            return None
+        self.stats.sent += 1
+        return Sent(result[0], (result[1].message_id,))
+
+    async def react(self, chat_id: int, message_id: int, emoji: str) -> bool:
+        async def call(cid: int) -> bool:
+            return await self.bot.set_message_reaction(cid, message_id, ReactionTypeEmoji(emoji))
+
+        return await self._call(chat_id, call, what="setMessageReaction", limited=False) is not None
+
+    async def answer_callback(
+        self, query_id: str, text: str | None = None, *, alert: bool = False
+    ) -> bool:
+        """Answer a button press; not rate-limited (Telegram does not count these)."""
+        try:
+            return await self.bot.answer_callback_query(query_id, text=text, show_alert=alert)
+        except TelegramError as exc:
+            # A query older than ~15 minutes cannot be answered; nothing to do about it.
+            logger.info("answerCallbackQuery failed: %s", exc)
+            return False
