@@ -173,8 +173,14 @@ class QuizDefaults(_Frozen):
     open_minutes: int = Field(default=10, ge=1, le=10)
 
 
+def _offsets(value: tuple[int, ...]) -> tuple[int, ...]:
+    if any(day < 1 or day > 60 for day in value):
+        raise ValueError("each offset must be between 1 and 60 days")
+    return tuple(sorted(set(value), reverse=True))
+
+
 class LedgerDefaults(_Frozen):
-    reminder_offsets_days: tuple[int, ...] = (3, 1)
+    reminder_offsets_days: Annotated[tuple[int, ...], AfterValidator(_offsets)] = (3, 1)
     reminder_time: HHMM = "09:00"
     escalate_after_days: int = Field(default=3, ge=1, le=60)
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -122,6 +122,8 @@ async def database_url(
 
 @pytest.fixture
 async def emulator() -> AsyncIterator[Emulator]:
+    from bot.sandbox.emulator import Emulator
+
     async with Emulator() as emu:
         yield emu
 
@@ -146,6 +148,8 @@ async def harness(
     config_overrides: dict[str, Any],
 ) -> AsyncIterator[BotHarness]:
     """FirmBot running (long polling) against the emulator on a fresh database."""
+    from bot.sandbox.driver import BotHarness, harness_config
+
     config = harness_config(emulator, database_url, **config_overrides)
     bot = BotHarness(emulator, config, clock, content=content)
     await bot.start()
@@ -158,6 +162,8 @@ async def harness(
 @pytest.fixture
 async def firm(harness: BotHarness) -> GroupChat:
     """A firm's group with the bot as admin: 张三 (creator), 王律师 (admin), 李四 (member)."""
+    from bot.sandbox.driver import make_group
+
     return await make_group(
         harness, "示范律师事务所", ["张三", "王律师", "李四"], admins=("王律师",)
     )
