@@ -154,7 +154,10 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from bot.sandbox.repl import run_sandbox
 
-    return asyncio.run(run_sandbox(script=args.script, echo=args.script is not None))
+    script = None
+    if args.script is not None:
+        script = Path(args.script).read_text(encoding="utf-8").splitlines()
+    return asyncio.run(run_sandbox(script=script, echo=script is not None))
 
 
 Handler = Callable[[argparse.Namespace], int]

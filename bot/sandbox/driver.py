@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.app import FirmBotApp, build_application, running
+from bot.app import build_application, running
 from bot.clock import Clock
 from bot.config import Config, build_config
 from bot.content.loader import Content
@@ -21,6 +21,7 @@ from bot.sandbox.emulator import EmuChat, Emulator, EmuUser, SentMessage
 from bot.scheduling import TickResult
 from bot.services import Services
 from bot.services import get as get_services
+from handlers.common import FirmBotApp
 
 logger = logging.getLogger(__name__)
 

@@ -131,8 +131,9 @@ class Sandbox:
 
 
 async def run_sandbox(
-    *, script: str | None = None, echo: bool = False, out: TextIO | None = None
+    *, script: list[str] | None = None, echo: bool = False, out: TextIO | None = None
 ) -> int:
+    """Run the sandbox; ``script`` lines replace the keyboard (tests, demos)."""
     out = out or sys.stdout
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory(prefix="firmbot-sandbox-") as tmp:
@@ -168,9 +169,9 @@ async def run_sandbox(
     return 0
 
 
-async def _loop(sandbox: Sandbox, script: str | None, echo: bool, out: TextIO) -> None:
+async def _loop(sandbox: Sandbox, script: list[str] | None, echo: bool, out: TextIO) -> None:
     if script is not None:
-        for line in Path(script).read_text(encoding="utf-8").splitlines():
+        for line in script:
             if echo:
                 out.write(f"> {line}\n")
             if not await sandbox.handle(line):
