@@ -1,0 +1,82 @@
+"""The plain-text summary: the notice's own sentences, chosen by its structure.
+
+No sentence is cut, rewritten or moved: the summary is the title, the addressees,
+then whole sentences and headings of the notice in the notice's order (the
+purpose of the notice, the section headings, the points, the deadlines), each
+with its structural label ("一、", "(一)"). When the budget is short, the least
+important kinds go first, last ones first.
+
+Layout (``render_summary_html`` relies on it): blocks separated by a blank line;
+the first block is the title and the addressee line; then, when the introduction
+gave any sentence, a block of those; then a block of the body's headings and
+sentences, one per line.
+"""
+
+from __future__ import annotations
+
+from bot.notices.model import Highlight, HighlightKind, NoticeDocument, ParsedNotice
+
+DEFAULT_MAX_CHARS = 1000
+
+# Dropped first when over budget, in this order.
+_DROP_ORDER: tuple[HighlightKind, ...] = (
+    "subheading",
+    "lead",
+    "heading",
+    "purpose",
+    "deadline",
+    "point",
+)
+
+
+def summarise(notice: ParsedNotice | NoticeDocument, *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """The summary of a notice.
+
+    A ParsedNotice carries its summary (made from the full analysis when it was
+    parsed); a NoticeDocument is summarised within ``max_chars``.
+    """
+    if isinstance(notice, ParsedNotice):
+        return notice.summary
+    return summarise_document(notice, max_chars=max_chars)
+
+
+def summarise_document(document: NoticeDocument, *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
+    """Summarise an analysed notice within ``max_chars`` characters (title always kept)."""
+    # Highlights before the first body highlight belong to the introduction.
+    first_body = _first_body_index(document.highlights)
+    kept = list(range(len(document.highlights)))
+
+    def render(indices: list[int]) -> str:
+        head = [document.title]
+        if document.addressee_line:
+            head.append(document.addressee_line)
+        blocks = ["\n".join(head)]
+        intro = [_line(document.highlights[i]) for i in indices if i < first_body]
+        body = [_line(document.highlights[i]) for i in indices if i >= first_body]
+        if intro:
+            blocks.append("\n".join(intro))
+        if body:
+            blocks.append("\n".join(body))
+        return "\n\n".join(blocks)
+
+    text = render(kept)
+    for kind in _DROP_ORDER:
+        if len(text) <= max_chars:
+            break
+        for index in reversed([i for i in kept if document.highlights[i].kind == kind]):
+            kept.remove(index)
+            text = render(kept)
+            if len(text) <= max_chars:
+                break
+    return text
+
+
+def _first_body_index(highlights: tuple[Highlight, ...]) -> int:
+    for index, highlight in enumerate(highlights):
+        if highlight.kind != "purpose":
+            return index
+    return len(highlights)
+
+
+def _line(highlight: Highlight) -> str:
+    return f"{highlight.label}{highlight.text}"
