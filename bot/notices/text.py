@@ -284,7 +284,7 @@ _QUOTES = re.compile(r'"([^"]*)"')
 
 @lru_cache(maxsize=1)
 def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
+    return opencc.OpenCC("t2s.json")
 
 
 def to_simplified(text: str) -> str:
