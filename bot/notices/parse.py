@@ -50,9 +50,11 @@ _LEAD_IN_MAX = 80
 _PURPOSE_SHORT = 30
 _PURPOSE_CONTEXT_MAX = 200
 _PAST_TOLERANCE = timedelta(days=90)
+# A list "asks" when most items carry a request (要 as a modal, not in 要求/要点).
 _REQUEST_WORDS = re.compile(
-    r"要|应|须|请|务必|严格|认真|加强|做好|切实|确保|按时|及时|不得|严禁|禁止|积极|主动|组织|"
-    r"报送|提交|落实|开展|建立|完善|坚持|推动|提高|增强|深化|强化|遵守|规范"
+    r"(?<![主重需摘纲必只])要(?![求点件素闻])|应当|应于|应按|须|(?<![申邀聘])请|务必|严格|认真|加强|做好|切实|确保|按时|及时|"
+    r"不得|严禁|禁止|积极|主动|组织|报送|提交|落实|开展|建立|完善|坚持|推动|提高|增强|深化|"
+    r"强化|遵守|规范"
 )
 _DEADLINE_AFTER = re.compile(r"^\s*(?:[((][^()()]{0,8}[))])?\s*(?:前|之前|以前|为止|止|截止)")
 _DEADLINE_BEFORE = re.compile(
@@ -164,10 +166,21 @@ def _addressee(line: str, p: NoticePatterns) -> tuple[str, str, str | None] | No
 
 def _attachment_name(text: str) -> str:
     text = re.sub(r"^附件\s*(?:\d{1,2}|[一二三四五六七八九十]{1,3})?\s*[::]?", "", text.strip())
-    match = ITEM_RE.match(text)
-    if match is not None:
-        text = match.group(4)
+    # In a list of names "1.2023年度报名表" is item 1, not the number 1.2.
+    text = re.sub(r"^(?:\d{1,2}\s*[.、]|[((]\d{1,2}[))]|[①-⑳])\s*", "", text)
     return text.strip(_NAME_TRIM)
+
+
+def _unique_names(names: list[str], p: NoticePatterns) -> list[str]:
+    """Names in order, without the download list repeating the 附件 list (报名表.docx)."""
+    result: list[str] = []
+    stems: set[str] = set()
+    for name in names:
+        stem = p.attachment_file.split(name)[0].strip() if name else name
+        if name and stem not in stems:
+            stems.add(stem)
+            result.append(name)
+    return result
 
 
 def _extract_attachments(lines: list[str], p: NoticePatterns) -> tuple[list[str], list[str]]:
@@ -202,7 +215,7 @@ def _extract_attachments(lines: list[str], p: NoticePatterns) -> tuple[list[str]
             expect_name = False
             rest = nxt
             index += 1
-    return kept, [name for name in names if name]
+    return kept, _unique_names(names, p)
 
 
 _SIGNATURE_SCAN = 4
@@ -302,8 +315,24 @@ def _to_cn(number: int) -> str:
     return ("" if tens == 1 else digits[tens]) + "十" + (digits[units] if units else "")
 
 
-def _split_heading(text: str) -> tuple[str, str, str]:
-    """(heading, heading sentence as written, rest of the line)."""
+def _sentence_end(text: str, start: int = 0) -> int:
+    """The index after the first sentence of ``text[start:]`` (with closing quotes)."""
+    stops = [i for i in (text.find(ch, start) for ch in _TERMINATORS) if i != -1]
+    if not stops:
+        return len(text)
+    end = min(stops) + 1
+    while end < len(text) and text[end] in "。!?”’」』)":
+        end += 1
+    return end
+
+
+def _split_heading(text: str) -> tuple[str, str, str, bool]:
+    """(heading, heading sentence as written, rest of the line, rest starts mid-sentence).
+
+    "报名方式:请于…报送。" gives the heading 报名方式 and the rest 请于…报送。;
+    its sentence is the whole of it, so the summary never quotes half a sentence.
+    """
+    text = text.strip()
     colon = re.search(r"[::]", text)
     first_stop = min((text.find(ch) for ch in _TERMINATORS if ch in text), default=-1)
     if (
@@ -312,14 +341,12 @@ def _split_heading(text: str) -> tuple[str, str, str]:
         and (first_stop == -1 or colon.start() < first_stop)
         and text[colon.end() :].strip()
     ):
-        return text[: colon.start()].strip(), text[: colon.end()], text[colon.end() :].strip()
+        sentence = text[: _sentence_end(text, colon.end())]
+        return text[: colon.start()].strip(), sentence, text[colon.end() :].strip(), True
     if first_stop == -1:
-        heading = text.strip().rstrip(_COLONS)
-        return heading, text.strip(), ""
-    end = first_stop + 1
-    while end < len(text) and text[end] in "。!?”’」』)":
-        end += 1
-    return text[:first_stop].strip(), text[:end].strip(), text[end:].strip()
+        return text.rstrip(_COLONS), text, "", False
+    end = _sentence_end(text)
+    return text[:first_stop].strip(), text[:end].strip(), text[end:].strip(), False
 
 
 @dataclass
@@ -330,6 +357,12 @@ class _Unit:
     label: str
     text: str
     block: int
+    # The first sentence was quoted by the heading before it (a "heading:" line).
+    skip_first: bool = False
+
+    def sentences(self) -> list[tuple[int, str]]:
+        found = list(enumerate(split_sentences(self.text)))
+        return found[1:] if self.skip_first else found
 
 
 @dataclass
@@ -345,18 +378,19 @@ def _build_blocks(body: list[str]) -> tuple[list[_Block], list[_Unit]]:
     units: list[_Unit] = []
     has_sections = any(SECTION_RE.match(line) for line in body)
     for line in body:
+        covered = False
         section = SECTION_RE.match(line)
         sub = SUBSECTION_RE.match(line)
         if section is not None or (sub is not None and not has_sections):
             match = section or sub
             assert match is not None
-            heading, sentence, rest = _split_heading(match.group(2))
+            heading, sentence, rest, covered = _split_heading(match.group(2))
             number = match.group(1)
             label = f"{number}、" if section is not None else f"({number})"
             blocks.append(_Block(1, number, heading))
             units.append(_Unit("heading", label, sentence, len(blocks) - 1))
         elif sub is not None and len(blocks) > 1:
-            heading, sentence, rest = _split_heading(sub.group(2))
+            heading, sentence, rest, covered = _split_heading(sub.group(2))
             blocks.append(_Block(2, sub.group(1), heading))
             units.append(_Unit("subheading", f"({sub.group(1)})", sentence, len(blocks) - 1))
         else:
@@ -364,7 +398,7 @@ def _build_blocks(body: list[str]) -> tuple[list[_Block], list[_Unit]]:
         if rest:
             blocks[-1].paragraphs.append(rest)
             kind = "intro" if blocks[-1].level == 0 else "para"
-            units.append(_Unit(kind, "", rest, len(blocks) - 1))
+            units.append(_Unit(kind, "", rest, len(blocks) - 1, covered))
     return blocks, units
 
 
@@ -410,7 +444,7 @@ def _ordinal_points(units: list[_Unit]) -> list[_Candidate]:
     for u_index, unit in enumerate(units):
         if unit.kind == "heading":
             continue
-        for s_index, sentence in enumerate(split_sentences(unit.text)):
+        for s_index, sentence in unit.sentences():
             markers = list(ORDINAL_RE.finditer(sentence))
             for m_index, marker in enumerate(markers):
                 number = cn_number(marker.group(1))
@@ -419,10 +453,11 @@ def _ordinal_points(units: list[_Unit]) -> list[_Candidate]:
                 end = markers[m_index + 1].start() if m_index + 1 < len(markers) else len(sentence)
                 text = _trim(sentence[marker.end() : end])
                 found.append(_Candidate(number, text, (u_index, s_index), unit.block))
-    return _longest_run(found, same_block=False)
+    return _longest(_runs(found, same_block=False))
 
 
-def _longest_run(found: list[_Candidate], *, same_block: bool) -> list[_Candidate]:
+def _runs(found: list[_Candidate], *, same_block: bool) -> list[list[_Candidate]]:
+    """Runs of candidates numbered 1, 2, 3… in reading order."""
     runs: list[list[_Candidate]] = []
     current: list[_Candidate] = []
     for cand in found:
@@ -439,6 +474,11 @@ def _longest_run(found: list[_Candidate], *, same_block: bool) -> list[_Candidat
             current = [cand]
     if current:
         runs.append(current)
+    return runs
+
+
+def _longest(runs: list[list[_Candidate]]) -> list[_Candidate]:
+    """The longest run of at least two; the first of equals."""
     best: list[_Candidate] = []
     for run in runs:
         if len(run) >= 2 and len(run) > len(best):
@@ -465,8 +505,7 @@ def _item_points(units: list[_Unit]) -> list[_Candidate]:
         text = _trim(first.group(4)) if first is not None else ""
         if text:
             found.append(_Candidate(number, text, (u_index, 0), unit.block))
-    run = _longest_run(found, same_block=True)
-    return run if run and _asks(run) else []
+    return _longest([run for run in _runs(found, same_block=True) if _asks(run)])
 
 
 def _heading_points(units: list[_Unit], kind: str) -> list[_Candidate]:
@@ -478,8 +517,7 @@ def _heading_points(units: list[_Unit], kind: str) -> list[_Candidate]:
         text = _trim(unit.text)
         if number is not None and text:
             found.append(_Candidate(number, text, (u_index, -1), unit.block))
-    run = _longest_run(found, same_block=False)
-    return run if run and _asks(run) else []
+    return _longest([run for run in _runs(found, same_block=False) if _asks(run)])
 
 
 def _points(units: list[_Unit]) -> list[_Candidate]:
@@ -539,12 +577,12 @@ def _deadlines(units: list[_Unit], published: date | None) -> tuple[list[Deadlin
     keys: set[_Key] = set()
     seen: set[tuple[date, str]] = set()
     for u_index, unit in enumerate(units):
-        sentences = [unit.text] if unit.kind in ("heading", "subheading") else None
-        for s_index, sentence in enumerate(sentences or split_sentences(unit.text)):
+        is_heading = unit.kind in ("heading", "subheading")
+        for s_index, sentence in [(-1, unit.text)] if is_heading else unit.sentences():
             matches = _deadline_matches(sentence, published)
             if not matches:
                 continue
-            key = (u_index, -1 if sentences else s_index)
+            key = (u_index, s_index)
             keys.add(key)
             clean_sentence = _strip_marker(sentence)
             offset = len(sentence) - len(clean_sentence)
@@ -707,7 +745,12 @@ def _highlights(
 ) -> tuple[Highlight, ...]:
     point_keys = {c.key for c in point_run}
     first_point = min(point_keys) if point_keys else None
-    purpose = set(_purpose(intro, p))
+    structured = bool(point_keys) or any(u.kind != "intro" for u in units)
+    if structured:
+        purpose = set(_purpose(intro, p))
+    else:
+        # A notice of plain paragraphs: its sentences are all it has to say.
+        purpose = {sentence for paragraph in intro for sentence in split_sentences(paragraph)}
     result: list[Highlight] = []
     previous: tuple[_Key, str] | None = None
     for u_index, unit in enumerate(units):
@@ -721,7 +764,7 @@ def _highlights(
             result.append(Highlight(kind, unit.text, unit.label))
             previous = None
             continue
-        for s_index, sentence in enumerate(split_sentences(unit.text)):
+        for s_index, sentence in unit.sentences():
             key = (u_index, s_index)
             if key in point_keys:
                 if (

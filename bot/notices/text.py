@@ -275,7 +275,7 @@ _ASCII_PUNCT = re.compile(r"\s*([,:;?!])\s*")
 _FULL = {",": ",", ":": ":", ";": ";", "?": "?", "!": "!"}
 _PARENS = re.compile(r"\(([^()]{0,60})\)")
 _PERIOD = re.compile(f"(?<=[{CJK}”’)》])\\.(?=\\s|$|[{CJK}“‘(《])")
-_MARKER_DOT = re.compile(r"^([一二三四五六七八九十]{1,3})[.．]\s*")
+_MARKER_DOT = re.compile(r"^([一二三四五六七八九十]{1,3})\s*[.．,,]\s*(?=\S)")
 _SPACES = re.compile(r" {2,}")
 _SPACE_NEAR_PUNCT = re.compile(f"\\s*([{CJK_PUNCT}])\\s*")
 _SPACED_OUT = re.compile(f"^[{CJK}](?: {{1,3}}[{CJK}])+$")
