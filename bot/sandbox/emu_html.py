@@ -282,7 +282,7 @@ def parse_html(
         i = after
     if stack:
         raise HtmlParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1].tag}"')
-    return "".join(out), entities
+    return "".join(out), sort_entities(entities)
 
 
 def strip_text(text: str, entities: list[JSON]) -> tuple[str, list[JSON]]:

@@ -997,6 +997,11 @@ class Emulator:
             ) from None
         return self._sent[chat_id][-1]
 
+    @property
+    def last_update_id(self) -> int:
+        """The id of the newest update queued so far (0 if none)."""
+        return self._next_update_id - 1
+
     def pending_updates(self) -> int:
         """Updates not yet confirmed by a getUpdates offset."""
         return len(self._updates)
