@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 from telegram import Update
-from telegram.ext import ApplicationBuilder, ContextTypes
+from telegram.ext import ApplicationBuilder, BaseUpdateProcessor, ContextTypes
 
 import handlers
 from bot import chats
@@ -32,6 +33,49 @@ TICK_JOB = "scheduler_tick"
 WAKE_JOB = "scheduler_wake"
 
 
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Updates of different chats run concurrently; one chat's updates run in order.
+
+    In order per chat keeps a reply after the message it answers and a check-in after
+    the prompt it checks in to; concurrency across chats keeps a busy group from
+    delaying the others.
+    """
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        # chat id -> (its lock, how many updates hold or wait for it)
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    @staticmethod
+    def _key(update: object) -> int:
+        if isinstance(update, Update):
+            if update.effective_chat is not None:
+                return update.effective_chat.id
+            if update.effective_user is not None:
+                return update.effective_user.id
+        return 0
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = self._key(update)
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""
+
+
 def build_application(
     config: Config,
     *,
@@ -51,7 +95,7 @@ def build_application(
         .token(token)
         .base_url(config.telegram.base_url)
         .base_file_url(config.telegram.file_url())
-        .concurrent_updates(config.telegram.concurrent_updates)
+        .concurrent_updates(PerChatUpdateProcessor(config.telegram.concurrent_updates))
         # Room for the sender's parallel sends plus handlers' own calls.
         .connection_pool_size(config.sender.concurrency + 16)
         .pool_timeout(30.0)
@@ -75,8 +119,7 @@ def build_application(
             await scheduler.set_enabled(session, chat_id, False)
 
     async def on_migrated(old: int, new: int) -> None:
-        async with db.session() as session:
-            await chats.migrate_chat(session, old, new, clock.now())
+        await chats.migrate_chat_retrying(db, old, new, clock.now())
 
     sender = Sender(
         app.bot,

@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
+from bot.db import Database
 from bot.db.models import Base, Chat, Member, User
 
 logger = logging.getLogger(__name__)
@@ -201,6 +203,23 @@ async def migrate_chat(session: AsyncSession, old_id: int, new_id: int, now: dat
     await session.flush()
     logger.info("chat %s was upgraded to %s; its rows moved", old_id, new_id)
     return True
+
+
+async def migrate_chat_retrying(db: Database, old_id: int, new_id: int, now: datetime) -> bool:
+    """``migrate_chat`` in its own transaction, safe when two paths race to do it.
+
+    Both the migrate_to message in the old chat and the migrate_from message in the new
+    one (and a send that hit ChatMigrated) trigger a move; whoever loses the race to
+    insert the new chat simply finds the move done on its next attempt.
+    """
+    for attempt in range(3):
+        try:
+            async with db.session() as session:
+                return await migrate_chat(session, old_id, new_id, now)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    return False
 
 
 def effective_settings(chat: Chat | None, config: Config) -> dict[str, Any]:

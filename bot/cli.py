@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -192,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Opt in to PTB's coming timedelta fields now instead of a warning per flood wait.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler

@@ -13,6 +13,7 @@ import asyncio
 import collections
 import logging
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -43,16 +44,28 @@ from bot.ui import Keyboard
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+HEADROOM = 0.97
+GROUP_WINDOW = 61.0  # seconds; Telegram's is a minute, plus jitter
 OnForbidden = Callable[[int, str], Awaitable[None]]
 OnMigrated = Callable[[int, int], Awaitable[None]]
+
+
+def _retry_seconds(exc: RetryAfter) -> float:
+    # PTB 22 returns an int with a deprecation warning, later a timedelta; take either.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value: Any = exc.retry_after
+    return float(value.total_seconds() if hasattr(value, "total_seconds") else value)
 
 
 class Limiter:
     """Spacing-based rate limits: one global, one per chat (group or private)."""
 
     def __init__(self, config: SenderConfig) -> None:
-        self.global_interval = 1.0 / config.global_per_second
-        self.private_interval = 1.0 / config.private_per_second
+        # A little under the limit: requests reach Telegram with jitter, and a burst of
+        # 31 in one second costs a whole second of RetryAfter.
+        self.global_interval = 1.0 / (config.global_per_second * HEADROOM)
+        self.private_interval = 1.0 / (config.private_per_second * HEADROOM)
         self.group_per_minute = config.group_per_minute
         self._next_global = 0.0
         self._next_private: dict[int, float] = {}
@@ -72,10 +85,10 @@ class Limiter:
             at = max(at, self._next_private.get(chat_id, 0.0))
         elif chat_id < 0:
             window = self._group_sends.setdefault(chat_id, collections.deque())
-            while window and window[0] <= now - 60.0:
+            while window and window[0] <= now - GROUP_WINDOW:
                 window.popleft()
             if len(window) >= self.group_per_minute:
-                at = max(at, window[-self.group_per_minute] + 60.0)
+                at = max(at, window[-self.group_per_minute] + GROUP_WINDOW)
         at = max(at, self._next_global)
         self._next_global = at + self.global_interval
         if chat_id > 0:
@@ -210,7 +223,7 @@ class Sender:
                     await self.on_forbidden(chat_id, exc.message)
                 return None
             except BadRequest as exc:
-                if "message is not modified" in exc.message:
+                if "message is not modified" in exc.message.lower():
                     return chat_id, None  # type: ignore[return-value]
                 self.stats.errors["bad_request"] += 1
                 logger.error("%s to %s rejected: %s", what, chat_id, exc.message)

@@ -46,6 +46,11 @@ class UpdateTracker:
             self._done.append(update_id)
             self._cond.notify_all()
 
+    async def wait_through(self, update_id: int, timeout: float = 10.0) -> None:
+        """Until every update up to ``update_id`` has been handled."""
+        async with asyncio.timeout(timeout), self._cond:
+            await self._cond.wait_for(lambda: self.last_update_id >= update_id)
+
     async def wait(self, update_id: int, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout), self._cond:
             await self._cond.wait_for(lambda: update_id in self._done)

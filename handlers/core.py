@@ -168,8 +168,7 @@ async def on_migrate(update: Update, context: Context) -> None:
 
 async def migrate(context: Context | FirmBotApp, old: int, new: int) -> None:
     s = svc(context)
-    async with s.db.session() as session:
-        await chats.migrate_chat(session, old, new, s.clock.now())
+    await chats.migrate_chat_retrying(s.db, old, new, s.clock.now())
     s.permissions.forget_chat(old)
 
 

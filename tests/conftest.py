@@ -14,11 +14,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from bot.sandbox.emulator import Emulator
 
 from bot.clock import FakeClock
 from bot.config import DatabaseConfig
@@ -26,6 +25,10 @@ from bot.content.loader import Content, load_content
 from bot.content.paths import default_content_dir
 from bot.db import Database
 from bot.sandbox.driver import BotHarness, GroupChat, harness_config, make_group
+from bot.sandbox.emulator import Emulator
+
+# As the CLI does: PTB's timedelta fields instead of deprecation warnings.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PG_ENV = "FIRMBOT_TEST_PG"
@@ -148,7 +151,7 @@ async def harness(
     config_overrides: dict[str, Any],
 ) -> AsyncIterator[BotHarness]:
     """FirmBot running (long polling) against the emulator on a fresh database."""
-    from bot.sandbox.driver import BotHarness, harness_config
+    from bot.sandbox.driver import BotHarness
 
     config = harness_config(emulator, database_url, **config_overrides)
     bot = BotHarness(emulator, config, clock, content=content)
@@ -162,7 +165,6 @@ async def harness(
 @pytest.fixture
 async def firm(harness: BotHarness) -> GroupChat:
     """A firm's group with the bot as admin: 张三 (creator), 王律师 (admin), 李四 (member)."""
-    from bot.sandbox.driver import make_group
 
     return await make_group(
         harness, "示范律师事务所", ["张三", "王律师", "李四"], admins=("王律师",)

@@ -34,12 +34,17 @@ def load_content(directory: Path, extra: tuple[str, ...] = ()) -> Content:
     if not directory.is_dir():
         raise ContentError(str(directory), None, "content directory not found")
     texts = Texts.load(directory / "locales")
-    requirements = load_requirements(directory / "requirements.yaml")
+    # Quotes must be verbatim: every excerpt is checked against the shipped notices.
+    notice_text = "\n".join(
+        path.read_text(encoding="utf-8").replace("\r\n", "\n")
+        for path in sorted((directory / "notices").glob("*.txt"))
+    )
+    requirements = load_requirements(directory / "requirements.yaml", notice_text=notice_text)
     curriculum_files = sorted((directory / "study").glob("*.yaml")) + _extra(extra, "study")
     quiz_files = sorted((directory / "quiz").glob("*.yaml")) + _extra(extra, "quiz")
     for path in _extra(extra, "study") + _extra(extra, "quiz"):
         if not path.is_file():
             raise ContentError(str(path), None, "file not found")
-    curriculum = load_curriculum(curriculum_files, requirements)
-    questions = load_bank(quiz_files, requirements)
+    curriculum = load_curriculum(curriculum_files, requirements, notice_text=notice_text)
+    questions = load_bank(quiz_files, requirements, notice_text=notice_text)
     return Content(directory, texts, requirements, curriculum, questions)

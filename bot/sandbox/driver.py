@@ -89,6 +89,12 @@ class BotHarness:
         """Wait until the bot has processed this update (all handler groups)."""
         await self.services.tracker.wait(int(update["update_id"]), timeout)
 
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until every update the emulator has queued so far has been handled."""
+        last = self.emulator.last_update_id
+        if last > 0:
+            await self.services.tracker.wait_through(last, timeout)
+
     async def tick(self) -> TickResult:
         """Run the scheduler once at the clock's current time."""
         return await self.services.scheduler.tick()

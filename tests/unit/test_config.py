@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from bot.config import ConfigError, build_config, load_config
 
@@ -43,7 +44,7 @@ def test_short_scheme_is_upgraded_to_the_async_driver() -> None:
 
 def test_config_is_frozen() -> None:
     config = build_config({}, env={})
-    with pytest.raises(Exception):  # pydantic's ValidationError for frozen instances
+    with pytest.raises(ValidationError):
         config.timezone = "UTC"  # type: ignore[misc]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -99,7 +100,7 @@ def test_berlin_fall_back_runs_once_not_twice() -> None:
         "27 02:30",
         "28 02:30",
     ]
-    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
     # The first 02:30 (summer time) on the 27th, so the next day is 25 hours on.
     assert gaps == [timedelta(hours=24), timedelta(hours=25)]
 
