@@ -840,3 +840,66 @@ async def test_real_application_answers_help(emu: Emulator, world: World) -> Non
         await app.updater.stop()
         await app.stop()
     assert emu.pending_updates() == 0
+
+
+# ---------------------------------------------------------------------------- extras
+
+
+async def test_extras_unblock_leave_caption_edit(emu: Emulator, bot: Bot, world: World) -> None:
+    emu.send_message(world.li.id, world.li, "/start")
+    emu.block_bot(world.li)
+    with pytest.raises(ValueError, match="unblock_bot"):
+        emu.send_message(world.li.id, world.li, "hi")
+    emu.unblock_bot(world.li)
+    await bot.send_message(world.li.id, "欢迎回来")
+    left = parse(emu.leave(world.group.id, world.li), bot).message
+    assert left is not None and left.left_chat_member is not None
+    assert emu.chat(world.group.id).members[world.li.id] == "left"
+    photo = await bot.send_photo(world.group.id, PNG, caption="旧")
+    await bot.edit_message_caption(
+        world.group.id, photo.message_id, caption="<i>新</i>", parse_mode="HTML"
+    )
+    record = emu.last(world.group.id)
+    assert (record.text, record.edits, record.entities[0]["type"]) == ("新", ["旧"], "italic")
+    await bot.set_webhook("http://127.0.0.1:8443/hook")
+    with pytest.raises(BadRequest, match=r"(?i)https url"):
+        await bot.set_webhook("http://firm.example/hook")
+
+
+async def test_emulator_bug_is_a_clear_500(
+    emu: Emulator, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(p: Any) -> Any:
+        raise KeyError("oops")
+
+    monkeypatch.setitem(emu._api, "getchat", ("getChat", broken))
+    with pytest.raises(NetworkError, match="emulator bug"):
+        await bot.get_chat(1)
+
+
+async def test_http_control_upload_and_press(emu: Emulator, bot: Bot, world: World) -> None:
+    base = f"{emu.root_url}/control"
+    body = {
+        "chat_id": world.group.id,
+        "user": world.li.id,
+        "data_b64": "aGVsbG8=",
+        "filename": "心得.txt",
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/send_document", json=body) as resp:
+            update = (await resp.json())["result"]
+        file_id = update["message"]["document"]["file_id"]
+        assert bytes(await (await bot.get_file(file_id)).download_as_bytearray()) == b"hello"
+        markup = InlineKeyboardMarkup.from_button(InlineKeyboardButton("好", callback_data="ok"))
+        sent = await bot.send_message(world.group.id, "确认？", reply_markup=markup)
+        press = {
+            "chat_id": world.group.id,
+            "message_id": sent.message_id,
+            "user": world.li.id,
+            "label": "好",
+        }
+        async with http.post(f"{base}/press_button", json=press) as resp:
+            assert (await resp.json())["result"]["callback_query"]["data"] == "ok"
+        async with http.get(f"{base}/calls", params={"method": "sendMessage"}) as resp:
+            calls = (await resp.json())["result"]
+        assert calls[-1]["params"]["chat_id"] == world.group.id and calls[-1]["status"] == 200
