@@ -93,9 +93,10 @@ class Texts:
                     data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
                 except yaml.YAMLError as exc:
                     raise ContentError(str(file), None, f"invalid YAML ({exc})") from None
+                before = set(flat)
                 _flatten("", data, flat, file)
-            for key, template in flat.items():
-                _check_template(files[0], key, template)
+                for key in set(flat) - before:
+                    _check_template(file, key, flat[key])
             catalogs[locale] = flat
         return cls(catalogs)
 
