@@ -43,7 +43,7 @@ async def test_run_without_a_token_says_what_to_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no ./config.yaml
-    code, out, err = await firmbot("run", env=clean_env())
+    code, _, err = await firmbot("run", env=clean_env())
     assert code == 2
     assert "FIRMBOT_TOKEN" in err and "firmbot sandbox" in err
     assert len(err.strip().splitlines()) == 1
@@ -54,9 +54,9 @@ async def test_check_config_names_the_key_and_the_reason(tmp_path: Path) -> None
     config.write_text('database:\n  url: "mysql2://localhost/db"\n', encoding="utf-8")
     code, _, err = await firmbot("-c", str(config), "check-config", env=clean_env())
     assert code == 1
-    assert (
-        err.strip()
-        == 'firmbot: config error: database.url: unsupported scheme "mysql2" (use sqlite+aiosqlite or postgresql+asyncpg)'
+    assert err.strip() == (
+        'firmbot: config error: database.url: unsupported scheme "mysql2" '
+        "(use sqlite+aiosqlite or postgresql+asyncpg)"
     )
 
 
