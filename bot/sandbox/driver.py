@@ -52,6 +52,8 @@ class BotHarness:
     content: Content | None = None
     jobs: bool = False
     owner: str | None = None
+    # False: a second process that shares the database but takes no updates.
+    polling: bool = True
     app: FirmBotApp | None = None
     _stack: contextlib.AsyncExitStack | None = field(default=None, repr=False)
 
@@ -64,7 +66,9 @@ class BotHarness:
             retry_base_seconds=0.01,
         )
         stack = contextlib.AsyncExitStack()
-        await stack.enter_async_context(running(app, poll_timeout=1, jobs=self.jobs))
+        await stack.enter_async_context(
+            running(app, polling=self.polling, poll_timeout=1, jobs=self.jobs)
+        )
         self.app, self._stack = app, stack
         if self.content is None:
             self.content = get_services(app.bot_data).content
