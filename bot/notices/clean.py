@@ -14,7 +14,10 @@ from bot.notices.text import normalise_line
 _SENTENCE_LENGTH = 60
 _MAX_METADATA_LENGTH = 160
 _MAX_SPAM_LINE_LENGTH = 30
-_BRACKETED = re.compile(r"[【\[][^】\]]{0,20}[】\]]")
+_MAX_SHORT_SPAM_LINE = 12
+# How far before a spam-looking fragment a word like 打击 makes it content.
+_CONTEXT_WINDOW = 8
+_BRACKETED = re.compile(r"【[^】]{0,20}】")
 _TRAILING_CHROME = re.compile(r"\s*(分享到|打印本页|关闭窗口|【).*$")
 _VALUE_STRIP = " |丨【】[]/,,;;"
 _REPEATED_PUNCT = re.compile(r"([,。;:、!?])[,。;:、!?]+")
@@ -79,20 +82,37 @@ def _is_sentence(line: str) -> bool:
     return "。" in line or len(line) >= _SENTENCE_LENGTH
 
 
+def _legit(line: str, patterns: NoticePatterns) -> bool:
+    context = patterns.spam_legit_context
+    return context is not None and context.search(line) is not None
+
+
 def is_spam_line(line: str, patterns: NoticePatterns) -> bool:
-    """A short line that is spam as a whole (新澳门游戏网站入口)."""
-    if len(line) > _MAX_SPAM_LINE_LENGTH or "。" in line:
+    """A line that is spam as a whole (新澳门游戏网站入口, 真人百家乐)."""
+    if len(line) > _MAX_SPAM_LINE_LENGTH or "。" in line or _legit(line, patterns):
         return False
-    return patterns.spam_line.search(line) is not None
+    rest, fragments = remove_spam_fragments(line, patterns)
+    if fragments and not rest:
+        return True
+    return len(line) <= _MAX_SHORT_SPAM_LINE and patterns.spam_line.search(line) is not None
 
 
 def remove_spam_fragments(line: str, patterns: NoticePatterns) -> tuple[str, list[str]]:
     """The line without spam inserted into it, and the fragments taken out."""
-    fragments = [m.group(0) for m in patterns.spam_fragment.finditer(line) if m.group(0)]
+    fragments: list[str] = []
+    pieces: list[str] = []
+    position = 0
+    for match in patterns.spam_fragment.finditer(line):
+        before = line[max(0, match.start() - _CONTEXT_WINDOW) : match.start()]
+        if not match.group(0) or _legit(before, patterns):
+            continue
+        fragments.append(match.group(0))
+        pieces.append(line[position : match.start()])
+        position = match.end()
     if not fragments:
         return line, []
-    cleaned = patterns.spam_fragment.sub("", line)
-    cleaned = _REPEATED_PUNCT.sub(r"\1", cleaned).lstrip(_LEADING_PUNCT).strip()
+    pieces.append(line[position:])
+    cleaned = _REPEATED_PUNCT.sub(r"\1", "".join(pieces)).lstrip(_LEADING_PUNCT).strip()
     if cleaned and not re.search(r"\w", cleaned):
         cleaned = ""
     return cleaned, fragments

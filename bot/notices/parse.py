@@ -29,7 +29,7 @@ SUBSECTION_RE = re.compile(rf"^[((]([{_NUM}]{{1,3}})[))]\s*(.*)$")
 ITEM_RE = re.compile(r"^(?:(\d{1,2})\s*[.、](?!\d)|[((](\d{1,2})[))]|([①-⑳]))\s*(.*)$")
 ORDINAL_RE = re.compile(rf"(?:^|(?<=[。;,:!?\s]))([{_NUM}]{{1,2}})是")
 DOC_NUMBER_RE = re.compile(
-    rf"([{CJK}]{{1,12}}?)\s*[〔\[［(（【〖]\s*((?:19|20)\d{{2}})\s*[〕\]］)）】〗]\s*(第?\s*\d{{1,4}}\s*号)"
+    rf"([{CJK}]{{1,12}}?)\s*[〔\[［(（【〖﹝]\s*((?:19|20)\d{{2}})\s*[〕\]］)）】〗﹞]\s*(第?\s*\d{{1,4}}\s*号)"
 )
 _INLINE_BREAK = re.compile(
     rf"(?<=[。;:!?])\s*(?=[{_NUM}]{{1,3}}、|[(][{_NUM}]{{1,3}}[)]|\d{{1,2}}[.、](?!\d)"
@@ -45,6 +45,8 @@ _LABEL_CHARS = "()()、"
 _RANGE_CHARS = "至到—-~~ "
 _TRIM = " 。,;:、!?,;:.!?"
 _SHORT_HEADING = 50
+_TITLE_SCAN = 20
+_TITLE_MAX = 100
 _SHORT_COLON_HEADING = 15
 _LEAD_IN_MAX = 80
 _PURPOSE_SHORT = 30
@@ -56,7 +58,11 @@ _REQUEST_WORDS = re.compile(
     r"不得|严禁|禁止|积极|主动|组织|报送|提交|落实|开展|建立|完善|坚持|推动|提高|增强|深化|"
     r"强化|遵守|规范"
 )
-_DEADLINE_AFTER = re.compile(r"^\s*(?:[((][^()()]{0,8}[))])?\s*(?:前|之前|以前|为止|止|截止)")
+_DEADLINE_AFTER = re.compile(
+    r"^\s*(?:[((][^()()]{0,8}[))])?\s*"
+    r"(?:(?:[上下]午|中午|晚上|下班)?\s*\d{1,2}\s*(?:[:时点]\s*(?:\d{1,2}\s*分?)?)?)?\s*"
+    r"(?:前(?!后)|之前|以前|为止|止|截止)"
+)
 _DEADLINE_BEFORE = re.compile(
     r"(?:截止(?:日期|时间)?(?:为|是|到|至)?|不晚于|最迟(?:于|在|至)?|务必于|须于|应于|请于|需于)\s*$"
 )
@@ -119,7 +125,7 @@ def _is_doc_number_line(line: str) -> bool:
 
 
 def _is_title_like(line: str, p: NoticePatterns) -> bool:
-    if not 4 <= len(line) <= 100 or "。" in line or line.endswith((":", ":")):
+    if not 4 <= len(line) <= _TITLE_MAX or "。" in line or line.endswith((":", ":")):
         return False
     if len(line.split()) > 2 or _is_doc_number_line(line) or whole_line_date(line):
         return False
@@ -131,10 +137,13 @@ def _is_red_head(line: str) -> bool:
 
 
 def _find_title(lines: Sequence[str], p: NoticePatterns) -> int:
-    for index, line in enumerate(lines[:8]):
+    """The title is the first title-like line before the body's first sentence."""
+    for index, line in enumerate(lines[:_TITLE_SCAN]):
+        if "。" in line or len(line) > _TITLE_MAX:
+            break
         if _is_title_like(line, p):
             return index
-    for index, line in enumerate(lines[:8]):
+    for index, line in enumerate(lines[:_TITLE_SCAN]):
         if not (_is_doc_number_line(line) or _is_red_head(line) or whole_line_date(line)):
             return index
     return 0
@@ -229,7 +238,7 @@ def _is_org_line(line: str, p: NoticePatterns) -> bool:
         return False
     if p.closing.match(line) or line.startswith(("(", "(")):
         return False
-    return re.search(f"[{CJK}]", line) is not None
+    return p.org_ending.search(line) is not None
 
 
 @dataclass
@@ -560,7 +569,7 @@ def _deadline_matches(sentence: str, published: date | None) -> list[DateMatch]:
     dates = find_cn_dates(sentence, default_year=default_year)
     for index, match in enumerate(dates):
         before = sentence[max(0, match.start - 8) : match.start]
-        after = sentence[match.end : match.end + 8]
+        after = sentence[match.end : match.end + 16]
         is_range_end = (
             index > 0
             and _RANGE_BEFORE.search(sentence[dates[index - 1].end : match.start]) is not None

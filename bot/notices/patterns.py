@@ -52,6 +52,7 @@ class _Spam(BaseModel):
     suffixes: tuple[Word, ...] = Field(min_length=1)
     strong_cores: tuple[Word, ...] = Field(min_length=1)
     commercial_suffixes: tuple[Word, ...] = Field(min_length=1)
+    legit_context: tuple[Word, ...] = ()
     porn_regex: tuple[str, ...] = ()
 
     @field_validator("porn_regex")
@@ -129,6 +130,7 @@ class NoticePatterns:
     attachment_file: re.Pattern[str]
     spam_fragment: re.Pattern[str]
     spam_line: re.Pattern[str]
+    spam_legit_context: re.Pattern[str] | None
     closing: re.Pattern[str]
     title_ending: re.Pattern[str]
     org_ending: re.Pattern[str]
@@ -199,6 +201,9 @@ def compile_patterns(raw: Mapping[str, object], *, file: str = "<patterns>") -> 
         attachment_file=re.compile(r"\.(?:" + extensions + r")(?![A-Za-z0-9])", re.IGNORECASE),
         spam_fragment=spam_fragment,
         spam_line=spam_line,
+        spam_legit_context=re.compile(_alternation(spam.legit_context))
+        if spam.legit_context
+        else None,
         closing=re.compile(data.closing_regex),
         title_ending=re.compile("(?:" + _alternation(data.title_endings) + r")$"),
         org_ending=re.compile("(?:" + _alternation(data.org_endings) + r")$"),
