@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+
 from bot.clock import FakeClock
 from bot.content.loader import Content
 from bot.sandbox.driver import BotHarness, GroupChat, harness_config, make_group
