@@ -77,38 +77,51 @@ class Limiter:
         """Telegram said "retry after": nobody sends until then."""
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
-    def _reserve(self, chat_id: int) -> float:
-        """Reserve a send slot; returns the monotonic time to send at."""
-        now = time.monotonic()
-        at = max(now, self._paused_until)
+    def _chat_ready_at(self, chat_id: int, now: float) -> float:
+        """The earliest time this chat's own limit allows another message."""
         if chat_id > 0:
-            at = max(at, self._next_private.get(chat_id, 0.0))
-        elif chat_id < 0:
-            window = self._group_sends.setdefault(chat_id, collections.deque())
+            return self._next_private.get(chat_id, 0.0)
+        if chat_id < 0:
+            window = self._group_sends.get(chat_id)
+            if window is None:
+                return 0.0
             while window and window[0] <= now - GROUP_WINDOW:
                 window.popleft()
             if len(window) >= self.group_per_minute:
-                at = max(at, window[-self.group_per_minute] + GROUP_WINDOW)
-        at = max(at, self._next_global)
+                return window[-self.group_per_minute] + GROUP_WINDOW
+        return 0.0
+
+    def _reserve(self, chat_id: int) -> tuple[float, bool]:
+        """(time, True): send at that time, the slot is booked. (time, False): the chat
+        itself is at its limit; ask again then. A held chat books nothing, so it never
+        delays other chats' messages."""
+        now = time.monotonic()
+        ready = self._chat_ready_at(chat_id, now)
+        if ready > max(now, self._next_global):
+            return ready, False
+        at = max(now, self._paused_until, self._next_global)
         self._next_global = at + self.global_interval
         if chat_id > 0:
             self._next_private[chat_id] = at + self.private_interval
             if len(self._next_private) > 10_000:
                 self._next_private = {k: v for k, v in self._next_private.items() if v > now}
         elif chat_id < 0:
-            self._group_sends[chat_id].append(at)
+            self._group_sends.setdefault(chat_id, collections.deque()).append(at)
             if len(self._group_sends) > 10_000:
                 self._group_sends = {
-                    k: v for k, v in self._group_sends.items() if v and v[-1] > now - 60
+                    k: v for k, v in self._group_sends.items() if v and v[-1] > now - GROUP_WINDOW
                 }
-        return at
+        return at, True
 
     async def acquire(self, chat_id: int) -> None:
-        async with self._lock:
-            at = self._reserve(chat_id)
-        delay = at - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        while True:
+            async with self._lock:
+                at, booked = self._reserve(chat_id)
+            delay = at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if booked:
+                return
 
 
 @dataclass(frozen=True, slots=True)
