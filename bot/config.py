@@ -163,6 +163,8 @@ class StudyDefaults(_Frozen):
     enabled: bool = True
     time: HHMM = "09:00"
     days: Days = "workdays"
+    # How long a collective study session's attendance stays open.
+    session_minutes: int = Field(default=90, ge=10, le=600)
 
 
 class QuizDefaults(_Frozen):
