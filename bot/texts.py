@@ -37,11 +37,10 @@ def escape(value: object) -> Html:
 
 
 def locale_for(language_code: str | None, default: str = DEFAULT_LOCALE) -> str:
-    """The catalog locale for a Telegram user's language_code."""
+    """The catalog locale for a Telegram user: English speakers get English, others the default
+    (the chat's language, which admins choose)."""
     if language_code and language_code.lower().startswith("en"):
         return "en"
-    if language_code and language_code.lower().startswith("zh"):
-        return "zh_CN"
     return default
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from telegram import Update
 from telegram.ext import (
+    CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
     MessageHandler,
@@ -16,7 +17,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import core
+from handlers import core, settings
 from handlers.common import FirmBotApp
 from handlers.core import MenuCommand
 
@@ -24,6 +25,8 @@ from handlers.core import MenuCommand
 MENU: list[MenuCommand] = [
     MenuCommand("start"),
     MenuCommand("help"),
+    MenuCommand("settings", admin_only=True, private=False),
+    MenuCommand("set", admin_only=True, private=False),
 ]
 
 
@@ -38,6 +41,11 @@ def register(app: FirmBotApp) -> None:
 
     app.add_handler(CommandHandler("start", core.cmd_start))
     app.add_handler(CommandHandler("help", core.cmd_help))
+
+    # Settings (admins): the inline menu and /set shortcuts.
+    app.add_handler(CommandHandler("settings", settings.cmd_settings))
+    app.add_handler(CommandHandler("set", settings.cmd_set))
+    app.add_handler(CallbackQueryHandler(settings.cb_settings, pattern=r"^set:"))
 
     # Feature handlers go above this line, in their own blocks.
 

@@ -161,6 +161,10 @@ class GroupChat:
     def last(self) -> SentMessage:
         return self.emulator.last(self.id)
 
+    def message(self, message_id: int) -> SentMessage:
+        """A message the bot sent here, as it looks now (after edits)."""
+        return self.emulator.message(self.id, message_id)
+
     def last_with_buttons(self) -> SentMessage:
         for message in reversed(self.messages()):
             if message.reply_markup and not message.deleted:

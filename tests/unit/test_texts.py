@@ -64,6 +64,7 @@ def test_fallback_to_chinese_and_language_codes() -> None:
     assert texts.t("missing.key", "en") == "missing.key"
     assert locale_for("en-GB") == "en"
     assert locale_for("zh-hans") == "zh_CN"
+    assert locale_for("zh-hans", "en") == "en"  # the chat chose English
     assert locale_for(None, "en") == "en"
     assert locale_for("de", "zh_CN") == "zh_CN"
 
