@@ -13,11 +13,12 @@ from telegram.ext import (
     ChatMemberHandler,
     CommandHandler,
     MessageHandler,
+    PollAnswerHandler,
     TypeHandler,
     filters,
 )
 
-from handlers import core, settings
+from handlers import core, quiz, settings
 from handlers.common import FirmBotApp
 from handlers.core import MenuCommand
 
@@ -27,6 +28,9 @@ MENU: list[MenuCommand] = [
     MenuCommand("help"),
     MenuCommand("settings", admin_only=True, private=False),
     MenuCommand("set", admin_only=True, private=False),
+    MenuCommand("quiz"),
+    MenuCommand("rank", private=False),
+    MenuCommand("review"),
 ]
 
 
@@ -39,6 +43,15 @@ def register(app: FirmBotApp) -> None:
     app.add_handler(ChatMemberHandler(core.on_chat_member, ChatMemberHandler.CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, core.on_migrate))
 
+    # Before the core /start: the quiz deep link (t.me/<bot>?start=quiz) arrives as
+    # "/start quiz" in private and must start practice, not the generic welcome.
+    app.add_handler(
+        CommandHandler(
+            "start",
+            quiz.cmd_start_quiz,
+            filters=filters.ChatType.PRIVATE & filters.Regex(r"^/start (quiz|review)$"),
+        )
+    )
     app.add_handler(CommandHandler("start", core.cmd_start))
     app.add_handler(CommandHandler("help", core.cmd_help))
 
@@ -46,6 +59,14 @@ def register(app: FirmBotApp) -> None:
     app.add_handler(CommandHandler("settings", settings.cmd_settings))
     app.add_handler(CommandHandler("set", settings.cmd_set))
     app.add_handler(CallbackQueryHandler(settings.cb_settings, pattern=r"^set:"))
+
+    # Quizzes: rounds of quiz polls in groups, practice and review in private.
+    quiz.setup(app)
+    app.add_handler(CommandHandler("quiz", quiz.cmd_quiz))
+    app.add_handler(CommandHandler("rank", quiz.cmd_rank))
+    app.add_handler(CommandHandler("review", quiz.cmd_review))
+    app.add_handler(CallbackQueryHandler(quiz.cb_quiz, pattern=r"^quiz:"))
+    app.add_handler(PollAnswerHandler(quiz.on_poll_answer))
 
     # Feature handlers go above this line, in their own blocks.
 
