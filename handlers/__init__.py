@@ -18,7 +18,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import core, quiz, settings
+from handlers import core, ledger, quiz, settings
 from handlers.common import FirmBotApp
 from handlers.core import MenuCommand
 
@@ -31,6 +31,14 @@ MENU: list[MenuCommand] = [
     MenuCommand("quiz"),
     MenuCommand("rank", private=False),
     MenuCommand("review"),
+    MenuCommand("ledger", private=False),
+    MenuCommand("ledger_add", admin_only=True, private=False),
+    MenuCommand("ledger_edit", admin_only=True, private=False),
+    MenuCommand("ledger_done", private=False),
+    MenuCommand("ledger_reopen", admin_only=True, private=False),
+    MenuCommand("ledger_cancel", admin_only=True, private=False),
+    MenuCommand("ledger_export", admin_only=True, private=False),
+    MenuCommand("ledger_import", admin_only=True, private=False),
 ]
 
 
@@ -67,6 +75,37 @@ def register(app: FirmBotApp) -> None:
     app.add_handler(CommandHandler("review", quiz.cmd_review))
     app.add_handler(CallbackQueryHandler(quiz.cb_quiz, pattern=r"^quiz:"))
     app.add_handler(PollAnswerHandler(quiz.on_poll_answer))
+
+    # Rectification ledger (整改台账): commands, buttons, Excel import, dialogs.
+    ledger.setup(app)
+    app.add_handler(CommandHandler("ledger", ledger.cmd_ledger))
+    app.add_handler(CommandHandler("ledger_add", ledger.cmd_ledger_add))
+    app.add_handler(CommandHandler("ledger_edit", ledger.cmd_ledger_edit))
+    app.add_handler(CommandHandler("ledger_done", ledger.cmd_ledger_done))
+    app.add_handler(CommandHandler("ledger_reopen", ledger.cmd_ledger_reopen))
+    app.add_handler(CommandHandler("ledger_cancel", ledger.cmd_ledger_cancel))
+    app.add_handler(CommandHandler("ledger_export", ledger.cmd_ledger_export))
+    app.add_handler(CommandHandler("ledger_import", ledger.cmd_ledger_import))
+    # A file whose caption is /ledger_import (CommandHandler only reads message text).
+    app.add_handler(
+        MessageHandler(
+            filters.Document.ALL & filters.CaptionRegex(r"^/ledger_import(@\w+)?(\s|$)"),
+            ledger.cmd_ledger_import,
+        )
+    )
+    app.add_handler(CallbackQueryHandler(ledger.cb_ledger, pattern=r"^ledger:"))
+    # /cancel and plain messages match only while their sender has an open ledger dialog
+    # (checked in memory), so other features keep /cancel and free text otherwise.
+    app.add_handler(
+        CommandHandler(
+            "cancel", ledger.cmd_ledger_dialog_cancel, filters=ledger.InDialog(app, commands=True)
+        )
+    )
+    app.add_handler(MessageHandler(ledger.InDialog(app), ledger.on_ledger_dialog))
+    # Owners named by @username before the bot saw them are linked when they first speak.
+    # Its own group: PTB runs one handler per group and core.track_seen takes every update
+    # in group -1; the link does not depend on track_seen, so running just before is fine.
+    app.add_handler(TypeHandler(Update, ledger.on_ledger_seen), group=-2)
 
     # Feature handlers go above this line, in their own blocks.
 

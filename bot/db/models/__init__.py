@@ -6,6 +6,7 @@ from bot.db.base import Base
 from bot.db.models.core import Chat, Member, OutboxMessage, Schedule, SlotClaim, User
 
 # Feature modules add their import here, one line each.
+from bot.db.models.ledger import LedgerItem as LedgerItem  # and the other ledger tables
 from bot.db.models.quiz import QuizRound as QuizRound  # and the other quiz tables
 
 __all__ = ["Base", "Chat", "Member", "OutboxMessage", "Schedule", "SlotClaim", "User"]

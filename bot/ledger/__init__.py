@@ -1,0 +1,1 @@
+"""The rectification ledger (整改台账): items, reminders, Excel."""
