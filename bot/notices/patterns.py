@@ -170,13 +170,14 @@ def compile_patterns(raw: Mapping[str, object], *, file: str = "<patterns>") -> 
     suffix = f"(?:{_alternation(spam.suffixes)})"
     strong = f"(?:{_alternation(spam.strong_cores)})"
     commercial = f"(?:{_alternation(spam.commercial_suffixes)})"
+    # Bounded repetitions keep the scan linear on long lines.
     fragments = [
-        f"{brand}+(?:{core}|{suffix})+",
-        f"{core}*{strong}(?:{core}|{suffix})*{commercial}",
+        f"{brand}{{1,3}}(?:{core}|{suffix}){{1,6}}",
+        f"{core}{{0,3}}{strong}(?:{core}|{suffix}){{0,4}}{commercial}",
         *spam.porn_regex,
     ]
     spam_fragment = re.compile("|".join(f"(?:{f})" for f in fragments))
-    spam_line = re.compile("|".join([f"(?:{brand}+(?:{core}|{suffix}))", strong, *spam.porn_regex]))
+    spam_line = re.compile("|".join([f"(?:{brand}(?:{core}|{suffix}))", strong, *spam.porn_regex]))
 
     headings = _alternation(data.attachment_headings)
     extensions = _alternation(data.attachment_extensions)

@@ -42,32 +42,51 @@ def summarise(notice: ParsedNotice | NoticeDocument, *, max_chars: int = DEFAULT
 
 def summarise_document(document: NoticeDocument, *, max_chars: int = DEFAULT_MAX_CHARS) -> str:
     """Summarise an analysed notice within ``max_chars`` characters (title always kept)."""
+    highlights = document.highlights
+    lines = [_line(h) for h in highlights]
     # Highlights before the first body highlight belong to the introduction.
-    first_body = _first_body_index(document.highlights)
-    kept = list(range(len(document.highlights)))
+    first_body = _first_body_index(highlights)
+    head = [document.title]
+    if document.addressee_line:
+        head.append(document.addressee_line)
+    head_text = "\n".join(head)
 
-    def render(indices: list[int]) -> str:
-        head = [document.title]
-        if document.addressee_line:
-            head.append(document.addressee_line)
-        blocks = ["\n".join(head)]
-        intro = [_line(document.highlights[i]) for i in indices if i < first_body]
-        body = [_line(document.highlights[i]) for i in indices if i >= first_body]
-        if intro:
-            blocks.append("\n".join(intro))
-        if body:
-            blocks.append("\n".join(body))
-        return "\n\n".join(blocks)
+    kept = [True] * len(highlights)
+    sizes = {"intro": 0, "body": 0}
+    counts = {"intro": 0, "body": 0}
+    for index, line in enumerate(lines):
+        part = "intro" if index < first_body else "body"
+        sizes[part] += len(line)
+        counts[part] += 1
 
-    text = render(kept)
+    def length() -> int:
+        total = len(head_text)
+        for part in ("intro", "body"):
+            if counts[part]:
+                # a blank line before the block, a newline between its lines
+                total += 2 + sizes[part] + counts[part] - 1
+        return total
+
     for kind in _DROP_ORDER:
-        if len(text) <= max_chars:
+        if length() <= max_chars:
             break
-        for index in reversed([i for i in kept if document.highlights[i].kind == kind]):
-            kept.remove(index)
-            text = render(kept)
-            if len(text) <= max_chars:
+        for index in range(len(highlights) - 1, -1, -1):
+            if length() <= max_chars:
                 break
+            if kept[index] and highlights[index].kind == kind:
+                kept[index] = False
+                part = "intro" if index < first_body else "body"
+                sizes[part] -= len(lines[index])
+                counts[part] -= 1
+
+    blocks = [head_text]
+    intro = [lines[i] for i in range(first_body) if kept[i]]
+    body = [lines[i] for i in range(first_body, len(lines)) if kept[i]]
+    if intro:
+        blocks.append("\n".join(intro))
+    if body:
+        blocks.append("\n".join(body))
+    text = "\n\n".join(blocks)
     return text
 
 
