@@ -31,6 +31,7 @@ LABEL_KEYS: tuple[str, ...] = (
     "actions",
     "deadlines",
     "attachments",
+    "separator",
 )
 """The keys :func:`bot.notices.render.render_summary_html` takes from its ``labels``."""
 

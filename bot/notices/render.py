@@ -47,7 +47,7 @@ def render_summary_html(parsed: ParsedNotice, labels: Mapping[str, str]) -> str:
         raise KeyError(f"labels lacks {', '.join(missing)}")
 
     def fact(key: str, value: str | None) -> str | None:
-        return f"{_esc(labels[key])}:{_esc(value)}" if value else None
+        return f"{_esc(labels[key])}{_esc(labels['separator'])}{_esc(value)}" if value else None
 
     paragraphs: list[str] = []
     head = [f"<b>{_esc(parsed.title)}</b>"]

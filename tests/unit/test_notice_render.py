@@ -36,6 +36,7 @@ EN_LABELS = {
     "actions": "Actions",
     "deadlines": "Deadlines",
     "attachments": "Attachments",
+    "separator": ": ",
 }
 TAG = re.compile(r"<(/?)([a-z\-]+)[^<>]*>")
 
@@ -104,7 +105,7 @@ def test_html_entities_from_the_page_are_escaped_again() -> None:
 
 def test_labels_come_from_the_caller() -> None:
     out = render_summary_html(parse_notice(SEED.read_bytes()), EN_LABELS)
-    assert "<b>Points</b>" in out and "Issued by:办公室" in out
+    assert "<b>Points</b>" in out and "Issued by: 办公室" in out
     assert "要点" not in out and "发文" not in out
     with pytest.raises(KeyError, match="points"):
         render_summary_html(notice_with("x"), {k: v for k, v in EN_LABELS.items() if k != "points"})
