@@ -17,10 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.content.errors import ContentError
-
-DEFAULT_PATTERNS_PATH = (
-    Path(__file__).resolve().parents[2] / "content" / "notices" / "patterns.yaml"
-)
+from bot.content.paths import default_content_dir
 
 LABEL_KEYS: tuple[str, ...] = (
     "issuer",
@@ -215,9 +212,14 @@ def compile_patterns(raw: Mapping[str, object], *, file: str = "<patterns>") -> 
     )
 
 
+def default_patterns_path() -> Path:
+    """``notices/patterns.yaml`` of the shipped content (checkout or installed wheel)."""
+    return default_content_dir() / "notices" / "patterns.yaml"
+
+
 def load_patterns(path: Path | None = None) -> NoticePatterns:
     """Read, validate and compile ``patterns.yaml``; a broken file raises ContentError."""
-    path = path or DEFAULT_PATTERNS_PATH
+    path = path or default_patterns_path()
     file = str(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))

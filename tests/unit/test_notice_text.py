@@ -9,7 +9,7 @@ import pytest
 
 from bot.content.errors import ContentError
 from bot.notices import clean, decode_bytes, html_to_text, load_patterns, normalise_line
-from bot.notices.patterns import DEFAULT_PATTERNS_PATH
+from bot.notices.patterns import default_patterns_path
 
 TEXT = "关于做好律师年度考核工作的通知\n各律师事务所:请于2023年8月15日前报送。"
 
@@ -103,11 +103,9 @@ def test_attachment_heading_with_files_is_kept() -> None:
 
 
 def test_patterns_file_loads_and_broken_one_is_named(tmp_path: Path) -> None:
-    assert load_patterns(DEFAULT_PATTERNS_PATH).labels["points"]
+    assert load_patterns(default_patterns_path()).labels["points"]
     broken = tmp_path / "patterns.yaml"
-    broken.write_text(
-        DEFAULT_PATTERNS_PATH.read_text("utf-8").replace("closing_regex: '", "closing_regex: '(("),
-        encoding="utf-8",
-    )
+    text = default_patterns_path().read_text("utf-8")
+    broken.write_text(text.replace("closing_regex: '", "closing_regex: '(("), encoding="utf-8")
     with pytest.raises(ContentError, match="closing_regex"):
         load_patterns(broken)
