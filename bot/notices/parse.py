@@ -495,8 +495,21 @@ def _longest(runs: list[list[_Candidate]]) -> list[_Candidate]:
     return best
 
 
+def _asking(run: list[_Candidate]) -> int:
+    return sum(1 for c in run if _REQUEST_WORDS.search(c.text))
+
+
 def _asks(run: list[_Candidate]) -> bool:
-    return sum(1 for c in run if _REQUEST_WORDS.search(c.text)) * 2 >= len(run)
+    return _asking(run) * 2 >= len(run)
+
+
+def _most_asking(runs: list[list[_Candidate]]) -> list[_Candidate]:
+    """Of the lists that ask, the one with most requests (then the longest, then the first)."""
+    best: list[_Candidate] = []
+    for run in runs:
+        if len(run) >= 2 and _asks(run) and (_asking(run), len(run)) > (_asking(best), len(best)):
+            best = run
+    return best
 
 
 def _item_points(units: list[_Unit]) -> list[_Candidate]:
@@ -514,7 +527,7 @@ def _item_points(units: list[_Unit]) -> list[_Candidate]:
         text = _trim(first.group(4)) if first is not None else ""
         if text:
             found.append(_Candidate(number, text, (u_index, 0), unit.block))
-    return _longest([run for run in _runs(found, same_block=True) if _asks(run)])
+    return _most_asking(_runs(found, same_block=True))
 
 
 def _heading_points(units: list[_Unit], kind: str) -> list[_Candidate]:
@@ -526,7 +539,7 @@ def _heading_points(units: list[_Unit], kind: str) -> list[_Candidate]:
         text = _trim(unit.text)
         if number is not None and text:
             found.append(_Candidate(number, text, (u_index, -1), unit.block))
-    return _longest([run for run in _runs(found, same_block=False) if _asks(run)])
+    return _most_asking(_runs(found, same_block=False))
 
 
 def _points(units: list[_Unit]) -> list[_Candidate]:
