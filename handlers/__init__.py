@@ -12,15 +12,21 @@ from telegram.ext import (
     CallbackQueryHandler,
     ChatMemberHandler,
     CommandHandler,
+    ConversationHandler,
     MessageHandler,
     PollAnswerHandler,
     TypeHandler,
     filters,
 )
 
-from handlers import core, ledger, quiz, settings
+from handlers import core, ledger, quiz, settings, study
 from handlers.common import FirmBotApp
 from handlers.core import MenuCommand
+
+# Study: plain text (or a caption), not a command; the reply listener's handler group.
+STUDY_TEXT = (filters.TEXT | filters.CAPTION) & ~filters.COMMAND
+STUDY_ANSWER = filters.UpdateType.MESSAGE & STUDY_TEXT
+STUDY_REPLIES = 10
 
 # The command menu and /help, in this order; descriptions are locale keys commands.<name>.
 MENU: list[MenuCommand] = [
@@ -31,6 +37,11 @@ MENU: list[MenuCommand] = [
     MenuCommand("quiz"),
     MenuCommand("rank", private=False),
     MenuCommand("review"),
+    MenuCommand("study"),
+    MenuCommand("me"),
+    MenuCommand("session", admin_only=True, private=False),
+    MenuCommand("study_report", admin_only=True, private=False),
+    MenuCommand("excellent", admin_only=True, private=False),
     MenuCommand("ledger", private=False),
     MenuCommand("ledger_add", admin_only=True, private=False),
     MenuCommand("ledger_edit", admin_only=True, private=False),
@@ -75,6 +86,34 @@ def register(app: FirmBotApp) -> None:
     app.add_handler(CommandHandler("review", quiz.cmd_review))
     app.add_handler(CallbackQueryHandler(quiz.cb_quiz, pattern=r"^quiz:"))
     app.add_handler(PollAnswerHandler(quiz.on_poll_answer))
+
+    # Daily study: prompts, check-ins, reflections, collective sessions, report.
+    study.setup(app)
+    app.add_handler(CommandHandler("study", study.cmd_study))
+    app.add_handler(CommandHandler("me", study.cmd_me))
+    app.add_handler(CommandHandler("study_report", study.cmd_study_report))
+    app.add_handler(CommandHandler("excellent", study.cmd_excellent))
+    # /session with a date schedules at once; without, a dialog (per admin and chat) asks
+    # for the time and the topic. Its /cancel only matches while that dialog is open.
+    app.add_handler(
+        ConversationHandler(
+            entry_points=[CommandHandler("session", study.cmd_session)],
+            states={
+                study.ASK_WHEN: [MessageHandler(STUDY_ANSWER, study.on_session_when)],
+                study.ASK_TOPIC: [MessageHandler(STUDY_ANSWER, study.on_session_topic)],
+                ConversationHandler.TIMEOUT: [TypeHandler(Update, study.on_session_timeout)],
+            },
+            fallbacks=[CommandHandler("cancel", study.cmd_session_cancel)],
+            allow_reentry=True,
+            conversation_timeout=study.DIALOG_TIMEOUT,
+        )
+    )
+    app.add_handler(CallbackQueryHandler(study.cb_study, pattern=r"^study:"))
+    # Its own group: every text reply to the bot is offered to study (reflections and
+    # their edits) without taking it from features in group 0; non-study replies pass.
+    app.add_handler(
+        MessageHandler(filters.REPLY & STUDY_TEXT, study.on_study_reply), group=STUDY_REPLIES
+    )
 
     # Rectification ledger (整改台账): commands, buttons, Excel import, dialogs.
     ledger.setup(app)

@@ -1,0 +1,351 @@
+"""Daily prompts: which one comes next, what was sent, check-ins and reflections.
+
+Functions take a session and plain values, never commit (the caller's block does) and
+never talk to Telegram.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.content.curriculum import Prompt
+from bot.db.models.study import StudyCheckin, StudyCopy, StudyPost, StudyReflection
+from bot.study.dbutil import insert_ignore
+
+# A reflection is stored up to this many characters (the member is told when cut)...
+REFLECTION_LIMIT = 4000
+# ...and counts as one from this many characters on (shorter replies are kept).
+REFLECTION_MIN_CHARS = 10
+PART_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class NextPrompt:
+    """The prompt a chat gets next: day N of M, in which pass through the curriculum."""
+
+    prompt: Prompt
+    day: int
+    total: int
+    cycle: int
+    # True on the first day of a second (third...) pass.
+    restarted: bool
+
+
+def choose_next(curriculum: Sequence[Prompt], sent: Sequence[tuple[str, int]]) -> NextPrompt | None:
+    """The first prompt in curriculum order not yet sent in the current pass.
+
+    ``sent`` holds (prompt id, cycle) of the chat's posts. After the last prompt the
+    curriculum starts over (cycle + 1): the notice asks for sustained, repeated study
+    (轮训), and admins who want it to stop turn study off in the settings. Prompts a firm
+    appends later are picked up in the current pass.
+    """
+    if not curriculum:
+        return None
+    cycle = max((c for _, c in sent), default=1)
+    done = {pid for pid, c in sent if c == cycle}
+    for index, prompt in enumerate(curriculum):
+        if prompt.id not in done:
+            return NextPrompt(prompt, index + 1, len(curriculum), cycle, False)
+    return NextPrompt(curriculum[0], 1, len(curriculum), cycle + 1, True)
+
+
+def find_prompt(curriculum: Sequence[Prompt], prompt_id: str) -> Prompt | None:
+    return next((p for p in curriculum if p.id == prompt_id), None)
+
+
+# --- posts ---
+
+
+async def post_for_date(session: AsyncSession, chat_id: int, day: date) -> StudyPost | None:
+    return await session.scalar(
+        select(StudyPost).where(StudyPost.chat_id == chat_id, StudyPost.slot_date == day)
+    )
+
+
+async def reserve_post(
+    session: AsyncSession,
+    chat_id: int,
+    curriculum: Sequence[Prompt],
+    *,
+    slot_at: datetime,
+    slot_date: date,
+    now: datetime,
+) -> tuple[StudyPost, NextPrompt] | None:
+    """Reserve the chat's post for a local day before sending it.
+
+    None if that day's prompt was sent already (a second slot the same day, a retaken
+    claim) or there is nothing to send. A reservation left by a sender that died is
+    reused, so the day's prompt still goes out once.
+    """
+    existing = await post_for_date(session, chat_id, slot_date)
+    if existing is not None:
+        if existing.message_id is not None:
+            return None
+        prompt = find_prompt(curriculum, existing.prompt_id)
+        if prompt is None:
+            return None
+        return existing, NextPrompt(
+            prompt, existing.day_number, existing.total_days, existing.cycle, False
+        )
+    rows = await session.execute(
+        select(StudyPost.prompt_id, StudyPost.cycle).where(
+            StudyPost.chat_id == chat_id, StudyPost.message_id.is_not(None)
+        )
+    )
+    chosen = choose_next(curriculum, [(pid, cycle) for pid, cycle in rows.all()])
+    if chosen is None:
+        return None
+    inserted = await insert_ignore(
+        session,
+        StudyPost,
+        {
+            "chat_id": chat_id,
+            "prompt_id": chosen.prompt.id,
+            "day_number": chosen.day,
+            "total_days": chosen.total,
+            "cycle": chosen.cycle,
+            "slot_date": slot_date,
+            "slot_at": slot_at,
+            "created_at": now,
+        },
+        ("chat_id", "slot_date"),
+    )
+    if not inserted:
+        return None
+    post = await post_for_date(session, chat_id, slot_date)
+    assert post is not None
+    return post, chosen
+
+
+async def mark_sent(
+    session: AsyncSession, post_id: int, chat_id: int, message_id: int, now: datetime
+) -> None:
+    post = await session.get(StudyPost, post_id)
+    if post is None:
+        return
+    post.chat_id = chat_id  # the group may have been upgraded while sending
+    post.message_id = message_id
+    post.sent_at = now
+
+
+async def drop_reservation(session: AsyncSession, post_id: int) -> None:
+    """The send failed: free the day so the prompt goes out on the next study day."""
+    post = await session.get(StudyPost, post_id)
+    if post is not None and post.message_id is None:
+        await session.delete(post)
+
+
+async def latest_post(session: AsyncSession, chat_id: int) -> StudyPost | None:
+    """The chat's most recent prompt that was actually sent."""
+    return await session.scalar(
+        select(StudyPost)
+        .where(StudyPost.chat_id == chat_id, StudyPost.message_id.is_not(None))
+        .order_by(StudyPost.slot_date.desc(), StudyPost.id.desc())
+        .limit(1)
+    )
+
+
+async def post_by_message(session: AsyncSession, chat_id: int, message_id: int) -> StudyPost | None:
+    """The prompt behind a message: the post itself or a copy shown by /study."""
+    post = await session.scalar(
+        select(StudyPost).where(StudyPost.chat_id == chat_id, StudyPost.message_id == message_id)
+    )
+    if post is not None:
+        return post
+    copy = await session.scalar(
+        select(StudyCopy).where(StudyCopy.chat_id == chat_id, StudyCopy.message_id == message_id)
+    )
+    return await session.get(StudyPost, copy.post_id) if copy is not None else None
+
+
+async def record_copy(
+    session: AsyncSession, post_id: int, chat_id: int, message_id: int, now: datetime
+) -> None:
+    await insert_ignore(
+        session,
+        StudyCopy,
+        {"post_id": post_id, "chat_id": chat_id, "message_id": message_id, "created_at": now},
+        ("chat_id", "message_id"),
+    )
+
+
+# --- check-ins ---
+
+
+@dataclass(frozen=True, slots=True)
+class CheckinResult:
+    created: bool
+    # When the member checked in (the first time, for a repeated press).
+    checked_at: datetime
+
+
+async def check_in(
+    session: AsyncSession, post: StudyPost, user_id: int, now: datetime, source: str
+) -> CheckinResult:
+    """Record a check-in once per member and prompt (the unique key settles races)."""
+    created = await insert_ignore(
+        session,
+        StudyCheckin,
+        {
+            "post_id": post.id,
+            "chat_id": post.chat_id,
+            "user_id": user_id,
+            "source": source,
+            "checked_at": now,
+        },
+        ("post_id", "user_id"),
+    )
+    at = await session.scalar(
+        select(StudyCheckin.checked_at).where(
+            StudyCheckin.post_id == post.id, StudyCheckin.user_id == user_id
+        )
+    )
+    return CheckinResult(created, at or now)
+
+
+async def checkin_count(session: AsyncSession, post_id: int) -> int:
+    return int(
+        await session.scalar(
+            select(func.count()).select_from(StudyCheckin).where(StudyCheckin.post_id == post_id)
+        )
+        or 0
+    )
+
+
+# --- reflections ---
+
+
+@dataclass(frozen=True, slots=True)
+class ReflectionResult:
+    """What saving a reply did, so the handler can acknowledge it fittingly."""
+
+    # first | added (another reply to the same prompt) | edited
+    action: str
+    # The reflection as a whole is long enough to count.
+    counted: bool
+    # This reply was cut to keep the reflection within the limit.
+    truncated: bool
+    checked_in: bool
+    length: int
+
+
+def _visible_len(text: str) -> int:
+    return len("".join(text.split()))
+
+
+def _join(parts: Sequence[dict[str, Any]]) -> str:
+    return PART_SEPARATOR.join(str(p["text"]) for p in parts if p["text"])
+
+
+async def save_reflection(
+    session: AsyncSession,
+    post: StudyPost,
+    user_id: int,
+    *,
+    chat_id: int,
+    message_id: int,
+    text: str,
+    now: datetime,
+    edited: bool = False,
+    limit: int = REFLECTION_LIMIT,
+    min_chars: int = REFLECTION_MIN_CHARS,
+) -> ReflectionResult:
+    """Store a member's reply to a prompt as (part of) their reflection on it.
+
+    Every reply of a member to one prompt is kept, in order, as one reflection; an
+    edited reply replaces its own part. The whole is cut at ``limit`` characters, and
+    counts as a reflection from ``min_chars`` non-blank characters on. The first reply
+    also checks the member in.
+    """
+    text = text.strip()
+    await insert_ignore(
+        session,
+        StudyReflection,
+        {
+            "post_id": post.id,
+            "chat_id": post.chat_id,
+            "user_id": user_id,
+            "text": "",
+            "parts": [],
+            "counted": False,
+            "truncated": False,
+            "created_at": now,
+            "updated_at": now,
+        },
+        ("post_id", "user_id"),
+    )
+    reflection = await session.scalar(
+        select(StudyReflection)
+        .where(StudyReflection.post_id == post.id, StudyReflection.user_id == user_id)
+        .with_for_update()
+    )
+    assert reflection is not None
+    parts = [dict(p) for p in reflection.parts or []]
+    index = next(
+        (
+            i
+            for i, p in enumerate(parts)
+            if int(p["chat"]) == chat_id and int(p["message"]) == message_id
+        ),
+        None,
+    )
+    if index is None:
+        action = "first" if not parts else "added"
+        parts.append({"chat": chat_id, "message": message_id, "text": ""})
+        index = len(parts) - 1
+    else:
+        action = "edited"
+    others = _join([p for i, p in enumerate(parts) if i != index])
+    room = limit - len(others) - (len(PART_SEPARATOR) if others else 0)
+    stored = text[: max(room, 0)]
+    truncated = len(stored) < len(text)
+    parts[index] = {"chat": chat_id, "message": message_id, "text": stored}
+    joined = _join(parts)
+    reflection.parts = parts
+    reflection.text = joined
+    reflection.counted = _visible_len(joined) >= min_chars
+    reflection.truncated = reflection.truncated or truncated
+    reflection.updated_at = now
+    checked = await check_in(session, post, user_id, now, "reply")
+    return ReflectionResult(
+        action=action,
+        counted=reflection.counted,
+        truncated=truncated,
+        checked_in=checked.created,
+        length=len(joined),
+    )
+
+
+async def reflection_by_message(
+    session: AsyncSession, chat_id: int, author_id: int, message_id: int
+) -> tuple[StudyReflection, StudyPost] | None:
+    """The reflection a member's reply message belongs to (for /excellent)."""
+    rows = await session.scalars(
+        select(StudyReflection)
+        .where(StudyReflection.user_id == author_id)
+        .order_by(StudyReflection.id.desc())
+        .limit(500)
+    )
+    for reflection in rows.all():
+        for part in reflection.parts or []:
+            if int(part["chat"]) == chat_id and int(part["message"]) == message_id:
+                post = await session.get(StudyPost, reflection.post_id)
+                return (reflection, post) if post is not None else None
+    return None
+
+
+async def mark_excellent(
+    session: AsyncSession, reflection: StudyReflection, by: int | None, now: datetime
+) -> bool:
+    """False if it was marked already."""
+    if reflection.excellent_at is not None:
+        return False
+    reflection.excellent_at = now
+    reflection.excellent_by = by
+    return True
