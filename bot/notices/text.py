@@ -81,6 +81,7 @@ _SKIP_TAGS = frozenset(
         "noscript",
         "template",
         "head",
+        "title",
         "nav",
         "aside",
         "iframe",

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from bot.content.errors import ContentError
-from bot.notices import clean, decode_bytes, html_to_text, load_patterns, normalise_line
+from bot.notices import (
+    clean,
+    decode_bytes,
+    html_to_text,
+    load_patterns,
+    normalise_line,
+    parse_notice,
+)
 from bot.notices.patterns import default_patterns_path
 
 TEXT = "关于做好律师年度考核工作的通知\n各律师事务所:请于2023年8月15日前报送。"
@@ -36,6 +43,20 @@ def test_truncated_utf8_stays_utf8() -> None:
 def test_declared_charset_of_a_page() -> None:
     page = '<html><head><meta charset="gb2312"></head><body><p>各律师事务所</p></body></html>'
     assert "各律师事务所" in decode_bytes(page.encode("gb18030"))
+
+
+def test_big5_page_declaring_its_charset() -> None:
+    page = (
+        '<html><head><meta charset="big5"><title>律師</title></head><body>'
+        "<h1>關於開展培訓的通知</h1><p>各律師事務所:</p><p>請按時參加。</p>"
+    )
+    assert "各律師事務所" in decode_bytes(page.encode("big5"))
+    parsed = parse_notice(page.encode("big5"))
+    assert (parsed.title, parsed.addressees) == ("关于开展培训的通知", "各律师事务所")
+
+
+def test_html_title_element_is_not_content() -> None:
+    assert html_to_text("<title>通知_某协会</title><h1>关于某事的通知</h1>") == "关于某事的通知"
 
 
 def test_html_to_text_keeps_paragraphs_and_drops_scripts() -> None:
