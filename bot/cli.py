@@ -161,6 +161,21 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return asyncio.run(run_sandbox(script=script, echo=script is not None))
 
 
+# --- ledger ---
+
+
+def cmd_ledger_export(args: argparse.Namespace) -> int:
+    from bot.ledger.tools import export_command
+
+    return export_command(_load(args), args.chat, Path(args.output))
+
+
+def cmd_ledger_import(args: argparse.Namespace) -> int:
+    from bot.ledger.tools import import_command
+
+    return import_command(_load(args), args.chat, Path(args.file))
+
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -189,6 +204,18 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = add("sandbox", cmd_sandbox, "try the bot offline against a local emulator")
     sandbox.add_argument("--script", help="read the lines from a file instead of the keyboard")
     # Feature tools register their subcommands here.
+    ledger = sub.add_parser("ledger", help="rectification ledger tools")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
+    export = ledger_sub.add_parser("export", help="write a chat's ledger as .xlsx")
+    export.add_argument("--chat", type=int, required=True, help="the group's chat id")
+    export.add_argument("-o", "--output", required=True, help="the .xlsx file to write")
+    export.set_defaults(handler=cmd_ledger_export)
+    ledger_import = ledger_sub.add_parser("import", help="import a .xlsx into a chat's ledger")
+    ledger_import.add_argument("--chat", type=int, required=True, help="the group's chat id")
+    ledger_import.add_argument("file", help="the .xlsx file (the export's layout)")
+    ledger_import.set_defaults(handler=cmd_ledger_import)
+    for p in (export, ledger_import):
+        p.add_argument("-c", "--config", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
     return parser
 
 

@@ -29,7 +29,7 @@ from bot.dates import DateError, ParsedDate, parse_date
 from bot.db.models import Chat, Member, User
 from bot.db.models.ledger import OPEN, SUBMITTED, LedgerItem
 from bot.ledger import reminders, render, service, transfer
-from bot.ledger.excel import MAX_BYTES, RowError, XlsxError
+from bot.ledger.excel import MAX_BYTES, XlsxError
 from bot.ledger.reminders import KIND_DIGEST, KIND_REMINDER, LadderSettings
 from bot.ledger.service import Actor, Draft, Evidence, LedgerError, Owner
 from bot.scheduling import SlotRun
@@ -52,8 +52,6 @@ logger = logging.getLogger(__name__)
 
 DIALOG_TTL = timedelta(minutes=30)
 STATE_KEY = "ledger.state"
-QUICK_DEADLINES = ("3天后", "下周五", "月底", "下月底")
-MAX_IMPORT_ERRORS_SHOWN = 30
 
 
 # --- in-memory dialog state ---
@@ -528,6 +526,17 @@ async def create(update: Update, context: Context, w: Where, draft: Draft) -> No
 
 # --- the guided dialog ---
 
+
+def quick_deadlines(s: Services, locale: str) -> list[str]:
+    """The deadline buttons; each label is itself a date parse_date reads."""
+    return [
+        s.texts.plain("ledger.quick.in_3_days", locale),
+        s.texts.plain("ledger.quick.next_friday", locale),
+        s.texts.plain("ledger.quick.month_end", locale),
+        s.texts.plain("ledger.quick.next_month_end", locale),
+    ]
+
+
 STEPS = ("problem", "requirement", "goal", "measures", "owner", "deadline")
 
 
@@ -577,8 +586,8 @@ async def prompt_step(update: Update, context: Context, w: Where, step: str) -> 
         text = s.t("ledger.add.ask_deadline", w.locale)
         buttons = [
             [
-                Button(quick, data=callback("ledger", "dlg", "dl", index))
-                for index, quick in enumerate(QUICK_DEADLINES)
+                Button(label, data=callback("ledger", "dlg", "dl", index))
+                for index, label in enumerate(quick_deadlines(s, w.locale))
             ]
         ]
     buttons.append(
@@ -730,8 +739,9 @@ async def dialog_button(update: Update, context: Context, args: list[str]) -> No
         await advance(update, context, w, found)
     elif action == "dl" and found.step == "deadline" and len(args) > 1 and args[1].isdigit():
         index = int(args[1])
-        if index < len(QUICK_DEADLINES):
-            await dialog_input(update, context, w, found, QUICK_DEADLINES[index])
+        quick = quick_deadlines(s, found.locale)
+        if index < len(quick):
+            await dialog_input(update, context, w, found, quick[index])
     elif action == "pastok" and found.step == "confirm_past":
         await finish_dialog(update, context, w, found)
 
@@ -858,7 +868,7 @@ async def cmd_ledger_done(update: Update, context: Context) -> None:
     user = update.effective_user
     admin = await is_admin(update, context)
     owner = user is not None and service.is_owner(item, user.id, user.username)
-    if admin and not (owner and item.status == OPEN):
+    if admin:
         await close_item(update, context, w, item.id, note)
         return
     if not owner:
@@ -1138,10 +1148,12 @@ async def run_import(update: Update, context: Context, w: Where, data: bytes) ->
                 ladder=w.ladder,
             )
     except XlsxError as exc:
-        await reply(update, context, xlsx_error(s, exc, w.locale), quote=True)
+        await reply(update, context, render.xlsx_error(s.texts, exc, w.locale), quote=True)
         return
     except transfer.ImportFailed as exc:
-        await reply(update, context, import_errors(s, exc.errors, w.locale), quote=True)
+        await reply(
+            update, context, render.import_errors(s.texts, exc.errors, w.locale), quote=True
+        )
         return
     await reply(
         update,
@@ -1153,62 +1165,6 @@ async def run_import(update: Update, context: Context, w: Where, data: bytes) ->
             updated=len(report.updated),
             unchanged=report.unchanged,
         ),
-    )
-
-
-def xlsx_error(s: Services, exc: XlsxError, locale: str) -> Html:
-    t = s.t
-    if exc.code == "too_big":
-        return t("ledger.import.errors.too_big", locale)
-    if exc.code == "not_xlsx":
-        return t("ledger.import.errors.not_xlsx", locale)
-    if exc.code == "no_header":
-        return t("ledger.import.errors.no_header", locale)
-    if exc.code == "missing_columns":
-        names = transfer.column_labels(s.texts, locale)
-        missing = "、".join(names.get(k, k) for k in exc.detail.split(",") if k)
-        return t("ledger.import.errors.missing_columns", locale, columns=missing)
-    if exc.code == "too_many_rows":
-        return t("ledger.import.errors.too_many_rows", locale)
-    if exc.code == "empty":
-        return t("ledger.import.errors.empty", locale)
-    return t("ledger.import.errors.unreadable", locale)
-
-
-def row_error_text(s: Services, error: RowError, locale: str) -> str:
-    p = s.texts.plain
-    reasons = {
-        "number": p("ledger.import.errors.row.number", locale),
-        "duplicate": p("ledger.import.errors.row.duplicate", locale),
-        "required": p("ledger.import.errors.row.required", locale),
-        "too_long": p("ledger.import.errors.row.too_long", locale),
-        "requirement": p("ledger.import.errors.row.requirement", locale),
-        "owner": p("ledger.import.errors.row.owner", locale),
-        "owner_unknown": p("ledger.import.errors.row.owner_unknown", locale),
-        "deadline": p("ledger.import.errors.row.deadline", locale),
-        "status": p("ledger.import.errors.row.status", locale),
-        "closed_at": p("ledger.import.errors.row.closed_at", locale),
-    }
-    column = transfer.column_labels(s.texts, locale).get(error.column, "")
-    return p(
-        "ledger.import.errors.row.line",
-        locale,
-        row=error.row,
-        column=column,
-        reason=reasons.get(error.code, p("ledger.errors.generic", locale)),
-        value=error.value,
-    )
-
-
-def import_errors(s: Services, errors: list[RowError], locale: str) -> Html:
-    lines = [row_error_text(s, e, locale) for e in errors[:MAX_IMPORT_ERRORS_SHOWN]]
-    more = len(errors) - len(lines)
-    return s.t(
-        "ledger.import.errors.rows",
-        locale,
-        count=len(errors),
-        lines="\n".join(lines),
-        more=s.texts.plain("ledger.import.errors.more", locale, count=more) if more > 0 else "",
     )
 
 
@@ -1281,10 +1237,10 @@ async def cb_ledger(update: Update, context: Context) -> None:
                 context,
                 error_text(s, LedgerError(f"not_open_{item.status}", number=item.number), w.locale),
             )
-        elif owner:
-            await ask_evidence(update, context, w, item)
-        else:
+        elif admin:
             await close_item(update, context, w, item.id)
+        else:
+            await ask_evidence(update, context, w, item)
         return
     if action == "snooze":
         try:

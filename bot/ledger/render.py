@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 
 from bot.db.models.ledger import CANCELLED, CLOSED, OPEN, SUBMITTED, LedgerEvent, LedgerItem
-from bot.ledger import service
+from bot.ledger import service, transfer
+from bot.ledger.excel import RowError, XlsxError
 from bot.ledger.reminders import Stage
 from bot.ledger.service import Digest, Owner, Page
 from bot.texts import Html, Texts, escape
@@ -303,3 +304,62 @@ def escalation_text(
 
 def is_final(item: LedgerItem) -> bool:
     return item.status in (CLOSED, CANCELLED)
+
+
+MAX_IMPORT_ERRORS_SHOWN = 30
+
+
+def xlsx_error(texts: Texts, exc: XlsxError, locale: str) -> Html:
+    t = texts.t
+    if exc.code == "too_big":
+        return t("ledger.import.errors.too_big", locale)
+    if exc.code == "not_xlsx":
+        return t("ledger.import.errors.not_xlsx", locale)
+    if exc.code == "no_header":
+        return t("ledger.import.errors.no_header", locale)
+    if exc.code == "missing_columns":
+        names = transfer.column_labels(texts, locale)
+        missing = "、".join(names.get(k, k) for k in exc.detail.split(",") if k)
+        return t("ledger.import.errors.missing_columns", locale, columns=missing)
+    if exc.code == "too_many_rows":
+        return t("ledger.import.errors.too_many_rows", locale)
+    if exc.code == "empty":
+        return t("ledger.import.errors.empty", locale)
+    return t("ledger.import.errors.unreadable", locale)
+
+
+def row_error_text(texts: Texts, error: RowError, locale: str) -> str:
+    p = texts.plain
+    reasons = {
+        "number": p("ledger.import.errors.row.number", locale),
+        "duplicate": p("ledger.import.errors.row.duplicate", locale),
+        "required": p("ledger.import.errors.row.required", locale),
+        "too_long": p("ledger.import.errors.row.too_long", locale),
+        "requirement": p("ledger.import.errors.row.requirement", locale),
+        "owner": p("ledger.import.errors.row.owner", locale),
+        "owner_unknown": p("ledger.import.errors.row.owner_unknown", locale),
+        "deadline": p("ledger.import.errors.row.deadline", locale),
+        "status": p("ledger.import.errors.row.status", locale),
+        "closed_at": p("ledger.import.errors.row.closed_at", locale),
+    }
+    column = transfer.column_labels(texts, locale).get(error.column, "")
+    return p(
+        "ledger.import.errors.row.line",
+        locale,
+        row=error.row,
+        column=column,
+        reason=reasons.get(error.code, p("ledger.errors.generic", locale)),
+        value=error.value,
+    )
+
+
+def import_errors(texts: Texts, errors: list[RowError], locale: str) -> Html:
+    lines = [row_error_text(texts, e, locale) for e in errors[:MAX_IMPORT_ERRORS_SHOWN]]
+    more = len(errors) - len(lines)
+    return texts.t(
+        "ledger.import.errors.rows",
+        locale,
+        count=len(errors),
+        lines="\n".join(lines),
+        more=texts.plain("ledger.import.errors.more", locale, count=more) if more > 0 else "",
+    )
