@@ -21,6 +21,7 @@ from bot.notices.model import (
     Subsection,
 )
 from bot.notices.patterns import NoticePatterns, default_patterns
+from bot.notices.summary import summarise_document
 from bot.notices.text import CJK, decode_bytes, html_to_text, looks_like_html
 
 _NUM = "一二三四五六七八九十"
@@ -72,8 +73,6 @@ _RANGE_ACTIONS = re.compile(r"报送|提交|报名|申报|上报|完成|反馈|�
 
 def parse_notice(data: bytes | str, *, patterns: NoticePatterns | None = None) -> ParsedNotice:
     """Parse a notice given as bytes (UTF-8/GB18030, text or HTML) or as text."""
-    from bot.notices.summary import summarise_document
-
     document = analyse(data, patterns=patterns)
     return ParsedNotice(
         title=document.title,
