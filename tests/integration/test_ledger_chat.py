@@ -24,7 +24,10 @@ PNG = (
     b"\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00"
     b"\x00\x00IEND\xaeB`\x82"
 )
-ADD = "/ledger_add 集中学习时间未固定 | 4 | 每周三下午集中学习 | @zhaoliu | 2023-08-31 | 熟悉新修订的法律"
+ADD = (
+    "/ledger_add 集中学习时间未固定 | 4 | 每周三下午集中学习 | @zhaoliu | 2023-08-31"
+    " | 熟悉新修订的法律"
+)
 
 
 def add_member(firm: GroupChat, name: str, username: str | None) -> EmuUser:
