@@ -522,15 +522,18 @@ async def cmd_session(update: Update, context: Context) -> int:
         forms = s.texts.plain("study.session.forms", locale)
         await reply(update, context, s.t("study.session.ask_when", locale, forms=forms))
         return ASK_WHEN
-    return await _session_when(update, context, raw)
+    # A one-line command that fails ends here: the admin's next message is not taken
+    # as a second try (only the dialog, which asked for it, waits for an answer).
+    return await _session_when(update, context, raw, in_dialog=False)
 
 
 async def on_session_when(update: Update, context: Context) -> int:
     message = update.effective_message
-    return await _session_when(update, context, (message.text or "") if message else "")
+    text = (message.text or "") if message else ""
+    return await _session_when(update, context, text, in_dialog=True)
 
 
-async def _session_when(update: Update, context: Context, raw: str) -> int:
+async def _session_when(update: Update, context: Context, raw: str, *, in_dialog: bool) -> int:
     s = svc(context)
     chat = update.effective_chat
     user = update.effective_user
@@ -541,7 +544,12 @@ async def _session_when(update: Update, context: Context, raw: str) -> int:
     try:
         parsed = parse_start(raw, s.clock.now(), zone)
     except SessionTimeError as exc:
-        await reply(update, context, _time_error(s, locale, exc, zone), quote=True)
+        error = _time_error(s, locale, exc, zone)
+        if not in_dialog:
+            await reply(update, context, error, quote=True)
+            return ConversationHandler.END
+        hint = s.t("study.session.cancel_hint", locale)
+        await reply(update, context, Html(f"{error}\n{hint}"), quote=True)
         return ASK_WHEN
     if not parsed.rest:
         _drafts(context)[user.id] = parsed.starts_at.isoformat()
@@ -552,7 +560,7 @@ async def _session_when(update: Update, context: Context, raw: str) -> int:
             s.t("study.session.ask_topic", locale, when=when, max=sessions.TOPIC_MAX),
         )
         return ASK_TOPIC
-    return await _session_topic(update, context, parsed.starts_at, parsed.rest)
+    return await _session_topic(update, context, parsed.starts_at, parsed.rest, in_dialog=in_dialog)
 
 
 async def on_session_topic(update: Update, context: Context) -> int:
@@ -575,30 +583,29 @@ async def on_session_topic(update: Update, context: Context) -> int:
         await reply(update, context, _time_error(s, locale, error, zone), quote=True)
         return ASK_WHEN
     topic = " ".join(((message.text or "") if message else "").split())
-    return await _session_topic(update, context, starts_at, topic)
+    return await _session_topic(update, context, starts_at, topic, in_dialog=True)
 
 
-async def _session_topic(update: Update, context: Context, starts_at: datetime, topic: str) -> int:
+async def _session_topic(
+    update: Update, context: Context, starts_at: datetime, topic: str, *, in_dialog: bool
+) -> int:
     s = svc(context)
     user = update.effective_user
     assert user is not None
     locale = await locale_of(update, context)
+    error: Html | None = None
     if not topic:
-        await reply(update, context, s.t("study.session.error.topic_empty", locale), quote=True)
-        _drafts(context)[user.id] = starts_at.isoformat()
-        return ASK_TOPIC
-    if len(topic) > sessions.TOPIC_MAX:
-        await reply(
-            update,
-            context,
-            s.t(
-                "study.session.error.topic_long",
-                locale,
-                length=len(topic),
-                max=sessions.TOPIC_MAX,
-            ),
-            quote=True,
+        error = s.t("study.session.error.topic_empty", locale)
+    elif len(topic) > sessions.TOPIC_MAX:
+        error = s.t(
+            "study.session.error.topic_long", locale, length=len(topic), max=sessions.TOPIC_MAX
         )
+    if error is not None:
+        if not in_dialog:
+            await reply(update, context, error, quote=True)
+            return ConversationHandler.END
+        hint = s.t("study.session.cancel_hint", locale)
+        await reply(update, context, Html(f"{error}\n{hint}"), quote=True)
         _drafts(context)[user.id] = starts_at.isoformat()
         return ASK_TOPIC
     _drafts(context).pop(user.id, None)
