@@ -461,3 +461,38 @@ async def test_numbers_are_unique_and_gap_free_under_concurrency(
             select(func.count()).select_from(LedgerItem).where(LedgerItem.chat_id == firm.id)
         )
     assert count == 12
+
+
+async def test_dialog_past_deadline_confirmed_and_the_cancel_button(
+    harness: BotHarness, firm: GroupChat
+) -> None:
+    await with_zhao(firm)
+    await firm.say("王律师", "/ledger_add")
+    await firm.say("王律师", "问题")
+    await firm.press("王律师", "1. 践行者")
+    await firm.say("王律师", "目标")
+    await firm.say("王律师", "措施")
+    await firm.say("王律师", "@zhaoliu")
+    await firm.say("王律师", "2023-07-01")
+    assert "完成时限 2023-07-01 已经过去" in firm.last().text
+    await firm.press("王律师", "✔ 确定")
+    assert "已登记整改事项 2023-001" in firm.last().text
+    assert "学习目标：目标" in firm.last().text
+    await firm.say("王律师", "/ledger_add")
+    await firm.press("王律师", "✖ 取消")
+    assert firm.last().text == "已取消，没有登记任何内容。"
+    assert len(await items(harness, firm.id)) == 1
+
+
+async def test_the_ledger_follows_a_group_upgrade(harness: BotHarness, firm: GroupChat) -> None:
+    await with_zhao(firm)
+    await firm.say("王律师", ADD)
+    [item] = await items(harness, firm.id)
+    new_id = harness.emulator.upgrade_group(firm.id)
+    await harness.settle()
+    upgraded = GroupChat(harness, harness.emulator.chat(new_id), firm.members)
+    await upgraded.say("王律师", "/ledger_add 第二项 | 2 | 措施 | @zhaoliu | 月底")
+    assert "2023-002" in upgraded.last().text  # the counter moved with the chat
+    await upgraded.say("李四", "/ledger 1")
+    assert "集中学习时间未固定" in upgraded.last().text
+    assert [s.chat_id for s in await reminder_schedules(harness, item.id)] == [new_id]
