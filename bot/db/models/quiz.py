@@ -44,9 +44,7 @@ class QuizPoll(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Telegram's poll id: poll_answer updates carry nothing else to find the chat by.
     poll_id: Mapped[str] = mapped_column(String(64), unique=True)
-    round_id: Mapped[int] = mapped_column(
-        Integer, ForeignKey("quiz_rounds.id", ondelete="CASCADE")
-    )
+    round_id: Mapped[int] = mapped_column(Integer, ForeignKey("quiz_rounds.id", ondelete="CASCADE"))
     chat_id: Mapped[int] = mapped_column(BigInt, index=True)
     position: Mapped[int] = mapped_column(Integer)
     message_id: Mapped[int] = mapped_column(BigInt)
