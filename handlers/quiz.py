@@ -110,7 +110,7 @@ def deep_link(s: Services, payload: str = "quiz") -> str | None:
 
 
 def parse_requirement(args: Sequence[str]) -> tuple[int | None, str | None]:
-    """(requirement, None) for "", "3", "三"; (None, what was typed) when it is no requirement."""
+    """(requirement, None) for nothing, "3" or its numeral; (None, the text) for anything else."""
     if not args:
         return None, None
     raw = " ".join(args).strip()
@@ -227,13 +227,10 @@ async def job_quiz_close(s: Services, run: SlotRun) -> None:
             return
         chat = await session.get(Chat, round_.chat_id)
         settings = effective_settings(chat, s.config)
-        polls = await quiz.round_polls(session, round_id)
         result = await quiz.round_result(session, round_id, now, ZoneInfo(settings["timezone"]))
     assert result is not None
-    # Telegram closes each poll itself after open_period; only a poll still open is stopped.
-    for poll in polls:
-        if poll.closes_at > now:
-            await s.sender.stop_poll(poll.chat_id, poll.message_id)
+    # No stopPoll: every poll was sent with open_period and Telegram has closed it by now
+    # (the close runs after the last poll's closes_at); stopping it again would be a 400.
     locale = str(settings["locale"])
     link = deep_link(s)
     buttons = (
@@ -347,11 +344,12 @@ async def cmd_quiz(update: Update, context: Context) -> None:
         return
     if chat.type not in GROUP_TYPES:
         return
-    if requirement is None and await is_admin(update, context):
+    # An anonymous admin (posting as the group) has no private chat to practise in.
+    if (requirement is None or user.is_bot) and await is_admin(update, context):
         await start_extra_round(update, context, locale)
         return
     if user.is_bot:
-        return  # an anonymous admin's /quiz 3: nobody to practise
+        return
     await practice_from_group(update, context, locale, "practice", requirement)
 
 
@@ -513,13 +511,13 @@ async def start_review_in_private(s: Services, user_id: int, locale: str) -> Sen
 
 def render_step(s: Services, locale: str, step: quiz.Step) -> Html:
     key = "quiz.practice.title_review" if step.kind == "review" else "quiz.practice.title"
-    title = s.t(
-        key,
-        locale,
-        number=step.position + 1,
-        total=step.total,
-        topic=topic_label(s, locale, step.question.requirement),
+    # Naming the requirement of a "which requirement is this from" question gives it away.
+    topic = (
+        s.texts.plain("quiz.topic.which", locale)
+        if step.question.kind == "which_requirement"
+        else topic_label(s, locale, step.question.requirement)
     )
+    title = s.t(key, locale, number=step.position + 1, total=step.total, topic=topic)
     options = [
         s.t("quiz.practice.option_line", locale, letter=LETTERS[i], text=option)
         for i, option in enumerate(step.question.options)

@@ -145,6 +145,9 @@ async def test_the_daily_round_scores_first_answers_and_posts_the_result(
         answers = await session.scalar(select(func.count()).select_from(QuizAnswer))
         round_ = await session.scalar(select(QuizRound))
     assert answers == 6  # 3 + 2 (one retracted) + 1; repeats and late ones never stored
+    async with harness.services.db.session() as session:
+        queued = await session.get(ReviewItem, (li.id, question_of(harness, sent[0]).id))
+    assert queued is not None and queued.box == 1  # a wrong answer in the group is reviewed too
     assert round_ is not None and round_.status == "closed"
     assert round_.result_message_id == result.message_id
     # Answers after the result change nothing.
@@ -213,6 +216,41 @@ async def test_admins_start_an_extra_round_members_are_sent_to_private_practice(
     await close_round(harness, clock)
     assert firm.last().text.startswith("测验结果（共 3 题，0 人作答）")
     assert "本轮无人作答。" in firm.last().text
+    # An anonymous admin (posting as the group) may start one too, and /rank is per group.
+    await firm.say_anonymously("/quiz")
+    assert len(polls(firm)) == 6
+    await me_in_private(harness, li, "/rank")
+    assert harness.emulator.last(private.id).text == "排行榜按群统计，请在律所群里发送 /rank。"
+
+
+async def me_in_private(harness: BotHarness, user: EmuUser, text: str) -> None:
+    chat = harness.emulator.private_chat(user)
+    await harness.handled(harness.emulator.send_message(chat.id, user, text))
+
+
+async def test_an_english_speaking_group_gets_english(
+    harness: BotHarness, clock: FakeClock
+) -> None:
+    from bot.sandbox.driver import make_group
+
+    firm = await make_group(harness, "Firm", ["Alice", "Bob"], language_code="en-GB")
+    async with harness.services.db.session() as session:
+        chat = await session.get(Chat, firm.id)
+        assert chat is not None
+        chat.locale = "en"
+    await firm.say("Alice", "/quiz")
+    assert firm.messages()[-4].text.startswith("An extra round: 3 questions, 10 minutes")
+    await vote(harness, polls(firm)[0], firm.members["Bob"], wrong(polls(firm)[0]))
+    await close_round(harness, clock)
+    result = firm.last().text.splitlines()
+    assert result[0] == "Quiz results (3 questions, 1 answered)"
+    assert result[1] == "Question 1 · Requirement 1 (践行者): 0% correct (0/1)"
+    assert "Hardest requirement this round: Requirement 1 (践行者), 0% correct." in result
+    await firm.say("Bob", "/quiz")
+    assert firm.last().text.startswith("Bob, please tap the button below")
+    await firm.say("Bob", "/rank")
+    assert firm.last().text.splitlines()[2] == "1. Bob: 0 points (1 answered)"
+    assert firm.last().buttons == [["· This week ·", "This month", "All time"]]
 
 
 async def test_rank_shows_week_month_and_all_time_without_pinging_anyone(
@@ -361,12 +399,15 @@ async def test_private_practice_feedback_double_taps_stale_buttons_and_the_score
     # /quiz 3 (or its Chinese numeral) practises requirement 3 only.
     await me.say("/quiz 三")
     for _ in range(10):
-        assert "要求3「维护者」" in me.last().text.splitlines()[0]
-        assert me.question().requirement == 3
+        question = me.question()
+        assert question.requirement == 3
+        # The topic is named unless that would give the answer away.
+        label = "辨析出自哪项要求" if question.kind == "which_requirement" else "要求3「维护者」"
+        assert me.last().text.splitlines()[0].endswith(label)
         await me.answer(correct=True)
     assert me.last().text.splitlines() == ["练习完成：答对 10/10 题。", "全部答对。"]
     await me.press("再练一组")
-    assert me.last().text.startswith("练习 第 1/10 题 · 要求3「维护者」")
+    assert me.last().text.startswith("练习 第 1/10 题") and me.question().requirement == 3
 
 
 async def test_the_review_queue_over_several_days(
