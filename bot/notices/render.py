@@ -1,17 +1,18 @@
-"""Telegram HTML for a parsed notice, and splitting long HTML into messages."""
+"""Telegram HTML for a parsed notice; ``split_message`` (bot.htmltext) cuts it into messages."""
 
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from bot.htmltext import TELEGRAM_TEXT_LIMIT, split_html
 from bot.notices.model import ParsedNotice
 from bot.notices.parse import SECTION_RE, SUBSECTION_RE
 from bot.notices.patterns import LABEL_KEYS
 
-TELEGRAM_LIMIT = 4096
+TELEGRAM_LIMIT = TELEGRAM_TEXT_LIMIT
+# One splitter for the whole bot: the sender uses the same function.
+split_message = split_html
 
 
 def _esc(text: str) -> str:
@@ -82,95 +83,3 @@ def render_summary_html(parsed: ParsedNotice, labels: Mapping[str, str]) -> str:
         lines.extend(f"{i}. {_esc(name)}" for i, name in enumerate(parsed.attachments, 1))
         paragraphs.append("\n".join(lines))
     return "\n\n".join(paragraphs)
-
-
-# --- splitting ------------------------------------------------------------------------
-
-_TOKEN = re.compile(r"<[^<>]*>|&#?[A-Za-z0-9]{1,10};|.", re.DOTALL)
-_TAG_NAME = re.compile(r"</?\s*([A-Za-z][A-Za-z0-9-]*)")
-_SENTENCE_END = frozenset("。!?;!?;.")
-
-# Boundary kinds, best first.
-_PARAGRAPH, _LINE, _SENTENCE, _CHAR = range(4)
-
-
-@dataclass(frozen=True)
-class _Boundary:
-    position: int
-    kind: int
-    open_tags: tuple[tuple[str, str], ...]  # (name, opening tag as written)
-
-
-def _boundaries(text: str, limit: int) -> list[_Boundary]:
-    """Positions where the text may be cut (never inside a tag or an entity)."""
-    found: list[_Boundary] = []
-    stack: list[tuple[str, str]] = []
-    position = 0
-    for token in _TOKEN.finditer(text):
-        piece = token.group(0)
-        position = token.end()
-        if piece.startswith("<") and len(piece) > 1:
-            name_match = _TAG_NAME.match(piece)
-            name = name_match.group(1).lower() if name_match else ""
-            if piece.startswith("</"):
-                for depth in range(len(stack) - 1, -1, -1):
-                    if stack[depth][0] == name:
-                        del stack[depth:]
-                        break
-            elif not piece.endswith("/>") and name:
-                stack.append((name, piece))
-        if position > limit:
-            break
-        if text.endswith("\n\n", 0, position):
-            kind = _PARAGRAPH
-        elif piece == "\n":
-            kind = _LINE
-        elif piece in _SENTENCE_END:
-            kind = _SENTENCE
-        else:
-            kind = _CHAR
-        found.append(_Boundary(position, kind, tuple(stack)))
-    return found
-
-
-def _closing(tags: tuple[tuple[str, str], ...]) -> str:
-    return "".join(f"</{name}>" for name, _ in reversed(tags))
-
-
-def split_message(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
-    """Split HTML into messages of at most ``limit`` characters.
-
-    Cuts at the last paragraph break (blank line) that fits, else the last line
-    break, else the last sentence end, else anywhere; never inside a tag or an
-    entity and never inside an open tag, so joining the parts gives the text back.
-    Only when one tag's content alone exceeds the limit is that tag closed at the
-    end of a part and opened again at the start of the next.
-    """
-    if limit < 1:
-        raise ValueError("limit must be positive")
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        boundaries = _boundaries(rest, limit)
-        free = [b for b in boundaries if not b.open_tags and 0 < b.position <= limit]
-        if free:
-            best_kind = min(b.kind for b in free)
-            cut = max(b.position for b in free if b.kind == best_kind)
-            parts.append(rest[:cut])
-            rest = rest[cut:]
-            continue
-        fitting = [
-            b
-            for b in boundaries
-            if b.position > sum(len(tag) for _, tag in b.open_tags)
-            and b.position + len(_closing(b.open_tags)) <= limit
-        ]
-        if not fitting:
-            raise ValueError(f"cannot split HTML into parts of {limit} characters")
-        best_kind = min(b.kind for b in fitting)
-        chosen = max((b for b in fitting if b.kind == best_kind), key=lambda b: b.position)
-        parts.append(rest[: chosen.position] + _closing(chosen.open_tags))
-        rest = "".join(tag for _, tag in chosen.open_tags) + rest[chosen.position :]
-    if rest or not parts:
-        parts.append(rest)
-    return parts

@@ -1,4 +1,4 @@
-"""Telegram HTML of a notice and splitting it into messages."""
+"""Telegram HTML of a notice and splitting it into messages (visible characters count)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.htmltext import visible_length
 from bot.notices import (
     LABEL_KEYS,
     Deadline,
@@ -125,17 +126,27 @@ def test_split_prefers_paragraphs_then_lines() -> None:
 
 def test_split_never_cuts_a_tag_or_entity() -> None:
     text = "<b>" + "甲" * 10 + "</b>" + "&amp;" * 10 + '<a href="https://example.org/x">链接</a>'
-    for limit in range(40, 90):
+    assert split_message(text, limit=22) == [text]  # 22 visible characters
+    for limit in range(10, 22):
         parts = split_message(text, limit=limit)
+        assert len(parts) > 1
         assert "".join(parts) == text
-        assert all(len(p) <= limit and balanced(p) for p in parts)
+        assert all(visible_length(p) <= limit and balanced(p) for p in parts)
 
 
 def test_split_a_tag_longer_than_the_limit_closes_and_reopens_it() -> None:
     text = "<b>" + "字" * 100 + "</b>"
     parts = split_message(text, limit=40)
-    assert all(len(p) <= 40 and balanced(p) for p in parts)
+    assert parts[0] == "<b>" + "字" * 40 + "</b>"
+    assert all(visible_length(p) <= 40 and balanced(p) for p in parts)
     assert "".join(TAG.sub("", p) for p in parts) == "字" * 100
+
+
+def test_split_counts_what_telegram_shows_not_the_markup() -> None:
+    text = "<b>标题</b>\n\n" + "&lt;依法&gt;" * 1000  # 4004 visible, about 10,000 in markup
+    assert split_message(text) == [text]
+    parts = split_message(text + "\n\n" + "<i>附</i>" * 100)
+    assert parts == [text + "\n\n", "<i>附</i>" * 100]
 
 
 def test_split_long_rendered_notice() -> None:
@@ -145,7 +156,7 @@ def test_split_long_rendered_notice() -> None:
     parts = split_message(long)
     assert len(parts) > 1
     assert "".join(parts) == long
-    assert all(len(p) <= 4096 and balanced(p) for p in parts)
+    assert all(visible_length(p) <= 4096 and balanced(p) for p in parts)
     assert all(p.endswith("\n\n") for p in parts[:-1])
 
 
@@ -173,5 +184,5 @@ def test_split_properties(pieces: list[str], limit: int) -> None:
     text = "".join(pieces)
     parts = split_message(text, limit=limit)
     assert "".join(parts) == text
-    assert all(len(p) <= limit for p in parts)
+    assert all(visible_length(p) <= limit for p in parts)
     assert all(balanced(p) for p in parts)
