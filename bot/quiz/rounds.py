@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -84,7 +84,6 @@ async def open_round(
         )
         if existing is not None:
             return existing
-    await _expire_stale(session, chat_id, now)
     since = now - timedelta(days=HISTORY_DAYS)
     rows = (
         await session.execute(
@@ -111,21 +110,12 @@ async def open_round(
     return round_
 
 
-async def _expire_stale(session: AsyncSession, chat_id: int, now: datetime) -> None:
-    """Rounds whose close never ran (the bot was down too long) end without a result."""
-    await session.execute(
-        update(QuizRound)
-        .where(
-            QuizRound.chat_id == chat_id,
-            QuizRound.status == "open",
-            QuizRound.closes_at < now - CLOSE_MARGIN,
-        )
-        .values(status="closed", closed_at=now)
-    )
-
-
 async def running_round(session: AsyncSession, chat_id: int, now: datetime) -> QuizRound | None:
-    """The chat's round that is still taking answers, if any."""
+    """The chat's round that is still taking answers, if any.
+
+    A round whose close never ran (the bot was down past the grace window) stays "open"
+    in the table but no longer counts: answers and this check go by ``closes_at``.
+    """
     return await session.scalar(
         select(QuizRound)
         .where(
@@ -262,10 +252,12 @@ class QuestionResult:
 
 
 @dataclass(frozen=True, slots=True)
-class Scorer:
+class Standing:
+    rank: int  # equal points share a rank (1, 1, 3)
     user_id: int
     name: str
     points: int
+    answered: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +275,7 @@ class RoundResult:
     participants: int
     questions: list[QuestionResult]
     # The day's best members in this chat (all rounds of the local day), most points first.
-    best: list[Scorer]
+    best: list[Standing]
     best_more: int
     hardest: TopicRate | None
 
@@ -344,7 +336,7 @@ async def round_result(
     ]
     board = await standings(session, round_.chat_id, since=local_day_start(now, zone), limit=None)
     top = board[0].points if board else 0
-    best = [Scorer(s.user_id, s.name, s.points) for s in board if s.points == top and top > 0]
+    best = [s for s in board if s.points == top and top > 0]
     return RoundResult(
         round_id=round_.id,
         chat_id=round_.chat_id,
@@ -369,18 +361,6 @@ async def mark_closed(
 
 
 # --- the leaderboard ---
-
-
-@dataclass(frozen=True, slots=True)
-class Standing:
-    rank: int  # equal points share a rank (1, 1, 3)
-    user_id: int
-    name: str
-    points: int
-    answered: int
-
-
-PERIODS = ("week", "month", "all")
 
 
 def period_start(period: str, now: datetime, zone: ZoneInfo) -> datetime | None:
