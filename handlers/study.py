@@ -47,9 +47,11 @@ logger = logging.getLogger(__name__)
 DEBOUNCER_KEY = "study.debouncer"
 HINTED_KEY = "study.hinted"
 DRAFT_KEY = "study.session_draft"
-# Check-in counts are edited into the prompt at most once per this many seconds per
-# message; tests shorten it before the bot starts.
+# Check-in counts are edited into the prompt this many seconds after a press (a burst
+# of presses costs one edit), and a message keeps being edited at most once per
+# CHECKIN_EDIT_GAP (at most 15 a minute of the group's 20). Tests shorten both.
 CHECKIN_EDIT_DELAY = 1.5
+CHECKIN_EDIT_GAP = 4.0
 # An unregistered group is told how to register at most this often (seconds).
 HINT_INTERVAL = 600.0
 REACTION = "\U0001f44d"
@@ -71,7 +73,7 @@ def setup(app: FirmBotApp) -> None:
         # Tasks made by the application are awaited by app.stop(): pending edits land.
         return app.create_task(coro) if app.running else asyncio.create_task(coro)
 
-    s.extras[DEBOUNCER_KEY] = Debouncer(CHECKIN_EDIT_DELAY, spawn)
+    s.extras[DEBOUNCER_KEY] = Debouncer(CHECKIN_EDIT_DELAY, spawn, min_gap=CHECKIN_EDIT_GAP)
 
     async def prompt_action(run: SlotRun) -> None:
         await job_study_prompt(s, run)

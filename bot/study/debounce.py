@@ -20,14 +20,22 @@ Spawn = Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"]
 
 
 class Debouncer:
-    """Per-key trailing debounce with a configurable delay (tests shorten it)."""
+    """Per-key trailing debounce with a configurable delay (tests shorten it).
 
-    def __init__(self, delay: float, spawn: Spawn | None = None) -> None:
+    ``min_gap`` spaces further runs for a key that keeps being triggered: a steady
+    stream of check-ins edits a message at most once per gap, so the edits leave room
+    in the group's send budget (Telegram's 20 a minute) for real messages.
+    """
+
+    def __init__(self, delay: float, spawn: Spawn | None = None, *, min_gap: float = 0.0) -> None:
         self.delay = delay
+        self.min_gap = min_gap
         self._spawn: Spawn = spawn or asyncio.create_task
         self._tasks: dict[Hashable, asyncio.Task[None]] = {}
         self._actions: dict[Hashable, Action] = {}
         self._dirty: set[Hashable] = set()
+        # When each key last ran (loop time), to keep min_gap across bursts.
+        self._last: dict[Hashable, float] = {}
         self.runs = 0
 
     def trigger(self, key: Hashable, action: Action) -> None:
@@ -43,12 +51,17 @@ class Debouncer:
         return len(self._tasks)
 
     async def _run(self, key: Hashable) -> None:
+        loop = asyncio.get_running_loop()
+        last = self._last.get(key)
+        wait = self.delay if last is None else max(self.delay, last + self.min_gap - loop.time())
         try:
             while True:
-                await asyncio.sleep(self.delay)
+                await asyncio.sleep(wait)
+                wait = max(self.delay, self.min_gap)
                 self._dirty.discard(key)
                 action = self._actions[key]
                 self.runs += 1
+                self._remember(key, loop.time())
                 try:
                     await action()
                 except Exception:
@@ -59,6 +72,12 @@ class Debouncer:
             self._tasks.pop(key, None)
             self._actions.pop(key, None)
             self._dirty.discard(key)
+
+    def _remember(self, key: Hashable, at: float) -> None:
+        self._last[key] = at
+        if len(self._last) > 1000:
+            horizon = at - max(self.delay, self.min_gap)
+            self._last = {k: t for k, t in self._last.items() if t > horizon}
 
     async def wait(self) -> None:
         """Until every pending run is done (shutdown, tests)."""

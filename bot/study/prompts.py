@@ -42,8 +42,8 @@ def choose_next(curriculum: Sequence[Prompt], sent: Sequence[tuple[str, int]]) -
 
     ``sent`` holds (prompt id, cycle) of the chat's posts. After the last prompt the
     curriculum starts over (cycle + 1): the notice asks for sustained, repeated study
-    (轮训), and admins who want it to stop turn study off in the settings. Prompts a firm
-    appends later are picked up in the current pass.
+    ("rotation training"), and admins who want it to stop turn study off in the
+    settings. Prompts a firm appends later are picked up in the current pass.
     """
     if not curriculum:
         return None

@@ -41,7 +41,7 @@ def fmt_time(moment: datetime, zone: ZoneInfo) -> str:
 
 
 def fmt_when(texts: Texts, locale: str, moment: datetime, zone: ZoneInfo) -> str:
-    """A date and time in the chat's zone, e.g. "8月5日（星期六） 14:00"."""
+    """A date and time in the chat's zone, e.g. "Sat 2023-08-05 14:00" in English."""
     local = moment.astimezone(zone)
     return texts.plain(
         "study.when", locale, date=fmt_date(texts, locale, local.date()), time=fmt_time(local, zone)

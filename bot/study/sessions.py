@@ -1,4 +1,4 @@
-"""Collective study sessions (集中学习): schedule, remind, open and close attendance.
+"""Collective study sessions: schedule, remind, open and close attendance.
 
 A session's reminders (a day and an hour before), its opening and its closing are
 one-off schedules of the scheduling core, so they survive restarts and run once.

@@ -40,6 +40,7 @@ def config_overrides() -> dict[str, Any]:
 def quick_edits(monkeypatch: pytest.MonkeyPatch) -> None:
     """Count edits coalesce within 0.3 s here instead of 1.5 s."""
     monkeypatch.setattr(handlers.study, "CHECKIN_EDIT_DELAY", 0.3)
+    monkeypatch.setattr(handlers.study, "CHECKIN_EDIT_GAP", 0.3)
 
 
 async def at(harness: BotHarness, clock: FakeClock, *when: int) -> Any:

@@ -35,6 +35,7 @@ def config_overrides() -> dict[str, Any]:
 @pytest.fixture(autouse=True)
 def quick_edits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(handlers.study, "CHECKIN_EDIT_DELAY", 0.1)
+    monkeypatch.setattr(handlers.study, "CHECKIN_EDIT_GAP", 0.1)
 
 
 async def at(harness: BotHarness, clock: FakeClock, *when: int) -> Any:
@@ -204,3 +205,20 @@ async def test_a_session_due_while_the_bot_was_down_opens_late_once(
     await harness.tick()
     opened = [m for m in firm.messages() if m.buttons == [[SIGN_IN]]]
     assert len(opened) == 1 and "签到于 11:30 截止" in opened[0].text
+
+
+@pytest.fixture
+def short_dialog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The /session dialog waits 0.3 s instead of 10 minutes (set before the bot starts)."""
+    monkeypatch.setattr(handlers.study, "DIALOG_TIMEOUT", 0.3)
+
+
+async def test_an_unanswered_dialog_times_out_and_says_so(
+    short_dialog: None, harness: BotHarness, firm: GroupChat
+) -> None:
+    await firm.say("王律师", "/session")
+    message = await harness.emulator.wait_for_message(firm.id, timeout=5)
+    assert message.text == "安排集中学习已超时取消。需要时请重新发送 /session。"
+    before = len(firm.messages())
+    await firm.say("王律师", "明天 15:00 学习")
+    assert len(firm.messages()) == before

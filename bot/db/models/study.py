@@ -83,7 +83,7 @@ class StudyCheckin(Base):
 
 
 class StudyReflection(Base):
-    """A member's reflection (心得) on one prompt: every reply of theirs to it, in order."""
+    """A member's reflection on one prompt: every reply of theirs to it, in order."""
 
     __tablename__ = "study_reflections"
     __table_args__ = (
@@ -110,7 +110,7 @@ class StudyReflection(Base):
 
 
 class StudySession(Base):
-    """A collective study session (集中学习) an admin scheduled."""
+    """A collective study session an admin scheduled."""
 
     __tablename__ = "study_sessions"
     __table_args__ = (Index("ix_study_sessions_chat_starts", "chat_id", "starts_at"),)
