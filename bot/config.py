@@ -19,6 +19,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 ENV_TOKEN = "FIRMBOT_TOKEN"
 ENV_DATABASE_URL = "FIRMBOT_DATABASE_URL"
+ENV_WEBHOOK_SECRET = "FIRMBOT_WEBHOOK_SECRET"
+ENV_WEBHOOK_PORT = "FIRMBOT_WEBHOOK_PORT"
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///firmbot.db"
 SUPPORTED_SCHEMES = ("sqlite+aiosqlite", "postgresql+asyncpg")
@@ -31,6 +33,8 @@ SCHEME_ALIASES = {
 LOCALES = ("zh_CN", "en")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _WEEKDAYS = re.compile(r"^(daily|workdays|weekdays:[1-7](,[1-7])*)$")
+# Telegram's rule for setWebhook's secret_token.
+_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class ConfigError(Exception):
@@ -134,6 +138,57 @@ class DatabaseConfig(_Frozen):
         return self.url.startswith("sqlite")
 
 
+class WebhookConfig(_Frozen):
+    """Webhook mode: Telegram POSTs updates to ``url``; nginx passes them to ``listen:port``."""
+
+    # The public HTTPS address Telegram posts to (nginx's), e.g. https://bot.example.org/telegram.
+    url: str | None = None
+    listen: str = "127.0.0.1"
+    # Env FIRMBOT_WEBHOOK_PORT wins (one config file, one port per process).
+    port: int = Field(default=8081, ge=1, le=65535)
+    path: str = "/telegram"
+    # Env FIRMBOT_WEBHOOK_SECRET wins. Updates without it in the header are refused.
+    secret_token: str | None = None
+    # Simultaneous connections Telegram may open to deliver updates (setWebhook).
+    max_connections: int = Field(default=40, ge=1, le=100)
+    # An update claimed by a process that died is handled by another one after this.
+    claim_lease_seconds: int = Field(default=60, ge=5, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f'must be an http:// or https:// address, got "{value}"')
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not re.match(r"^/[A-Za-z0-9_./-]*$", value):
+            raise ValueError(f'must start with "/" and hold only URL path characters, got "{value}"')
+        return value
+
+    @field_validator("secret_token")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not _SECRET_TOKEN.match(value):
+            # Never echo the value: it is a secret.
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+
+class HttpConfig(_Frozen):
+    """/healthz and /metrics in polling mode (webhook mode serves them on webhook.port)."""
+
+    listen: str = "127.0.0.1"
+    # None: no HTTP server in polling mode.
+    port: int | None = Field(default=None, ge=1, le=65535)
+
+
 class SchedulingConfig(_Frozen):
     # Slots missed while the bot was down run once on start if younger than this.
     grace_minutes: int = Field(default=120, ge=0, le=7 * 24 * 60)
@@ -197,6 +252,8 @@ class ReportDefaults(_Frozen):
 class Config(_Frozen):
     telegram: TelegramConfig = TelegramConfig()
     database: DatabaseConfig = DatabaseConfig()
+    webhook: WebhookConfig = WebhookConfig()
+    http: HttpConfig = HttpConfig()
     timezone: TimeZoneName = "Asia/Shanghai"
     locale: Literal["zh_CN", "en"] = "zh_CN"
     admins: tuple[int, ...] = ()
@@ -238,7 +295,7 @@ def build_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
     """Validate a mapping (parsed YAML); environment variables win over it."""
     env = os.environ if env is None else env
     merged: dict[str, Any] = {key: value for key, value in data.items()}
-    for key in ("telegram", "database"):
+    for key in ("telegram", "database", "webhook"):
         section = merged.get(key)
         if section is None:
             merged[key] = {}
@@ -250,10 +307,36 @@ def build_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None) 
         merged["telegram"]["token"] = env[ENV_TOKEN]
     if env.get(ENV_DATABASE_URL):
         merged["database"]["url"] = env[ENV_DATABASE_URL]
+    if env.get(ENV_WEBHOOK_SECRET):
+        merged["webhook"]["secret_token"] = env[ENV_WEBHOOK_SECRET]
+    if env.get(ENV_WEBHOOK_PORT):
+        merged["webhook"]["port"] = env[ENV_WEBHOOK_PORT]
     try:
-        return Config.model_validate(merged)
+        config = Config.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_format_error(exc)) from None
+    check_mode(config)
+    return config
+
+
+def check_mode(config: Config) -> None:
+    """Keys that depend on telegram.mode; ConfigError naming the key otherwise."""
+    if config.telegram.mode == "webhook":
+        if config.webhook.url is None:
+            raise ConfigError(
+                "webhook.url: required when telegram.mode is webhook "
+                "(the public https:// address Telegram posts updates to)"
+            )
+        if config.webhook.secret_token is None:
+            raise ConfigError(
+                f"webhook.secret_token: required when telegram.mode is webhook "
+                f"(or set {ENV_WEBHOOK_SECRET}; 1-256 characters of A-Z, a-z, 0-9, _ and -)"
+            )
+        if config.http.port is not None:
+            raise ConfigError(
+                "http.port: not used in webhook mode; /healthz and /metrics are served "
+                "on webhook.port"
+            )
 
 
 def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> Config:

@@ -150,3 +150,20 @@ class OutboxMessage(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ProcessedUpdate(Base):
+    """A webhook update claimed by one process before it is handled, so that a delivery
+    Telegram repeats (a retry reaching another process) is handled once."""
+
+    __tablename__ = "processed_updates"
+    __table_args__ = (Index("ix_processed_updates_claimed_at", "claimed_at"),)
+
+    update_id: Mapped[int] = mapped_column(BigInt, primary_key=True, autoincrement=False)
+    # None: released after a failed attempt; the next delivery may claim it.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Attempts that failed for an infrastructure reason (database down...), and the last one.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(String(200))
