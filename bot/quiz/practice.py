@@ -87,9 +87,7 @@ async def start_practice(
     rng.shuffle(chosen)
     if not chosen:
         return None
-    return await _new_set(
-        session, user_id, "practice", chosen, now, None if requirement is None else requirement
-    )
+    return await _new_set(session, user_id, "practice", chosen, now, requirement)
 
 
 async def start_review(
