@@ -896,7 +896,10 @@ async def cmd_ledger_done(update: Update, context: Context) -> None:
     if note:
         evidence = Evidence("text", text=note)
     elif message.reply_to_message is not None:
-        evidence = evidence_of(message.reply_to_message)
+        # Only the owner's own message counts as their evidence (not a reminder, say).
+        replied = message.reply_to_message
+        if replied.from_user is not None and user is not None and replied.from_user.id == user.id:
+            evidence = evidence_of(replied)
     if evidence is None:
         await ask_evidence(update, context, w, item)
         return
