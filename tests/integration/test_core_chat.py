@@ -147,6 +147,8 @@ async def test_group_upgrade_moves_every_row_to_the_new_id(harness: BotHarness) 
             timezone="Asia/Shanghai",
         )
     old_id = firm.id
+    schedules = await count(harness, Schedule, chat_id=old_id)
+    assert schedules >= 1
     new_id = harness.emulator.upgrade_group(old_id)
     await harness.settle()
     assert await count(harness, Chat, id=old_id) == 0
@@ -158,7 +160,8 @@ async def test_group_upgrade_moves_every_row_to_the_new_id(harness: BotHarness) 
         and moved.title == "丙律师事务所"
     )
     assert await count(harness, Member, chat_id=new_id) == 2
-    assert await count(harness, Schedule, chat_id=new_id) == 1
+    assert await count(harness, Schedule, chat_id=new_id) == schedules
+    assert await count(harness, Schedule, chat_id=old_id) == 0
     assert await count(harness, Member, chat_id=old_id) == 0
 
 
