@@ -7,7 +7,7 @@ claimed again once its lease expires, so a crash mid-broadcast resumes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,13 +17,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import OutboxMessage
+from bot.db.models import Chat, OutboxMessage
 
 PENDING = "pending"
 SENDING = "sending"
 SENT = "sent"
 FAILED = "failed"
 SKIPPED = "skipped"
+INACTIVE = "chat inactive"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,13 @@ async def claim_batch(
         OutboxMessage.status == PENDING,
         (OutboxMessage.status == SENDING) & (OutboxMessage.lease_until < now),
     )
+    # Rows of chats the bot was removed from are skipped, not sent (and not failed).
+    inactive = select(Chat.id).where(Chat.active.is_(False))
+    await session.execute(
+        update(OutboxMessage)
+        .where(claimable, OutboxMessage.chat_id.in_(inactive))
+        .values(status=SKIPPED, error=INACTIVE, lease_until=None)
+    )
     query = select(OutboxMessage).where(claimable, ready).order_by(OutboxMessage.id).limit(limit)
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
@@ -96,6 +104,30 @@ async def claim_batch(
         )
     await session.flush()
     return items
+
+
+async def release_dead(session: AsyncSession, is_dead: Callable[[str], bool]) -> int:
+    """Rows claimed by a process known to be dead go back to pending at once.
+
+    Without this they would wait for their lease to expire: after a crash and restart
+    that is minutes of a broadcast standing still.
+    """
+    rows = (
+        await session.execute(
+            select(OutboxMessage.id, OutboxMessage.claimed_by).where(
+                OutboxMessage.status == SENDING
+            )
+        )
+    ).all()
+    dead = [row_id for row_id, owner in rows if owner and is_dead(owner)]
+    for start in range(0, len(dead), 500):
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(dead[start : start + 500]))
+            .where(OutboxMessage.status == SENDING)
+            .values(status=PENDING, lease_until=None)
+        )
+    return len(dead)
 
 
 async def mark(

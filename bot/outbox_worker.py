@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from bot import outbox
 from bot.clock import Clock
 from bot.db import Database
+from bot.db.models import Chat
 from bot.sender import Sender, Sent
 from bot.ui import Button
 
@@ -18,6 +22,40 @@ logger = logging.getLogger(__name__)
 
 # Called after a row was delivered, e.g. to remember the message id of a notice.
 OnSent = Callable[[outbox.OutboxItem, Sent], Awaitable[None]]
+
+
+# Owners of the workers running in this process (tests run several applications in one).
+_LIVE_OWNERS: set[str] = set()
+RECOVER_EVERY = 30.0  # seconds between looks for rows of dead processes
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # no cheap, safe check: leave it to the lease
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie is dead
+    except (OSError, IndexError):
+        return True
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True only when sure: an owner id (host:pid:random) of this host whose process is gone,
+    or of this very process but no running worker (a previous life of this pid)."""
+    if owner in _LIVE_OWNERS:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname()[:32] or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    return pid == os.getpid() or not _pid_alive(pid)
 
 
 def payload_buttons(payload: dict[str, object]) -> list[list[Button]] | None:
@@ -58,6 +96,7 @@ class OutboxWorker:
 
     def start(self) -> None:
         if self._task is None:
+            _LIVE_OWNERS.add(self.owner)
             self._task = asyncio.create_task(self._run(), name="outbox-worker")
 
     async def stop(self) -> None:
@@ -66,9 +105,25 @@ class OutboxWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            _LIVE_OWNERS.discard(self.owner)
+
+    async def recover(self) -> int:
+        """Put rows claimed by dead processes back (e.g. the bot before a crash)."""
+        async with self.db.session() as session:
+            released = await outbox.release_dead(session, owner_is_dead)
+        if released:
+            logger.info("outbox: %d rows of a process that died are queued again", released)
+        return released
 
     async def _run(self) -> None:
+        recovered_at = -RECOVER_EVERY
         while True:
+            if time.monotonic() - recovered_at >= RECOVER_EVERY:
+                recovered_at = time.monotonic()
+                try:
+                    await self.recover()
+                except Exception:
+                    logger.exception("outbox recovery failed; retrying later")
             try:
                 sent = await self.drain_once()
             except asyncio.CancelledError:
@@ -111,7 +166,12 @@ class OutboxWorker:
         now = self.clock.now()
         async with self.db.session() as session:
             if result is None:
-                await outbox.mark(session, item.id, outbox.FAILED, now, error="not delivered")
+                # Forbidden (the bot was removed) marks the chat inactive: skipped, not failed.
+                chat = await session.get(Chat, item.chat_id)
+                if chat is not None and not chat.active:
+                    await outbox.mark(session, item.id, outbox.SKIPPED, now, error=outbox.INACTIVE)
+                else:
+                    await outbox.mark(session, item.id, outbox.FAILED, now, error="not delivered")
             else:
                 await outbox.mark(session, item.id, outbox.SENT, now, message_id=result.message_id)
         if result is not None:
