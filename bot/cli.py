@@ -102,8 +102,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not config.telegram.token:
         print(NO_TOKEN_MESSAGE.format(env=ENV_TOKEN), file=sys.stderr)
         return EXIT_USAGE
-    setup_logging(config.log_level, [config.telegram.token])
-    from telegram.error import InvalidToken, NetworkError
+    secrets = [config.telegram.token, config.webhook.secret_token]
+    setup_logging(config.log_level, [secret for secret in secrets if secret])
+    from telegram.error import InvalidToken, NetworkError, TelegramError
 
     try:
         return asyncio.run(_serve(config))
@@ -111,6 +112,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _fail("Telegram rejected the bot token (check FIRMBOT_TOKEN)")
     except NetworkError as exc:
         return _fail(f"cannot reach the Bot API at {config.telegram.base_url}: {exc}")
+    except TelegramError as exc:
+        # e.g. setWebhook refused: "bad webhook: ..."; Telegram's messages hold no secrets.
+        return _fail(f"Telegram refused to start the bot: {exc}")
+    except OSError as exc:
+        # The HTTP server's port is taken, or the address is not this machine's.
+        return _fail(f"cannot serve HTTP: {exc.strerror or exc}")
 
 
 # --- check-config ---
@@ -194,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    add("run", cmd_run, "run the bot (long polling)")
+    add("run", cmd_run, "run the bot (long polling, or webhook as configured)")
     add("check-config", cmd_check_config, "validate the config and every content file")
     db = sub.add_parser("db", help="database tools")
     db_sub = db.add_subparsers(dest="db_command", required=True)
@@ -204,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = add("sandbox", cmd_sandbox, "try the bot offline against a local emulator")
     sandbox.add_argument("--script", help="read the lines from a file instead of the keyboard")
     # Feature tools register their subcommands here.
+    from bot.notices.commands import add_subcommands as add_notice_commands
+
+    add_notice_commands(sub, _load)
     ledger = sub.add_parser("ledger", help="rectification ledger tools")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
     export = ledger_sub.add_parser("export", help="write a chat's ledger as .xlsx")

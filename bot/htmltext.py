@@ -90,12 +90,27 @@ def _closing(tags: tuple[tuple[str, str], ...]) -> str:
     return "".join(f"</{name}>" for name, _ in reversed(tags))
 
 
+def _best(boundaries: list[_Boundary], limit: int) -> _Boundary:
+    """The last boundary of the best kind, unless that leaves a part under a quarter of
+    the limit (a heading alone, say) while a lesser kind fills it better."""
+    for kind in (_PARAGRAPH, _LINE, _SENTENCE, _CHAR):
+        last = max(
+            (b for b in boundaries if b.kind == kind), key=lambda b: b.position, default=None
+        )
+        if last is not None and last.visible >= limit // 4:
+            return last
+    best_kind = min(b.kind for b in boundaries)
+    return max((b for b in boundaries if b.kind == best_kind), key=lambda b: b.position)
+
+
 def split_html(markup: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
     """Split Telegram HTML into messages of at most ``limit`` visible characters.
 
     Visible, as Telegram counts after parsing entities: tags count nothing, an entity
     such as ``&amp;`` one character. Cuts at the last paragraph break (blank line)
-    that fits, else the last line break, else the last sentence end, else anywhere;
+    that fits, else the last line break, else the last sentence end, else anywhere
+    (a better kind of cut is passed over when it would leave a part of less than a
+    quarter of the limit);
     never inside a tag or an entity and, whenever some cut allows it, never inside
     an element, so joining the parts gives the markup back. Only when one element's
     content alone exceeds the limit is it closed at the end of a part and opened
@@ -111,14 +126,12 @@ def split_html(markup: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
             raise ValueError(f"cannot split HTML into parts of {limit} visible characters")
         free = [b for b in boundaries if not b.open_tags]
         if free:
-            best_kind = min(b.kind for b in free)
-            cut = max(b.position for b in free if b.kind == best_kind)
+            cut = _best(free, limit).position
             parts.append(rest[:cut])
             rest = rest[cut:]
             continue
         # Closing and reopening tags adds no visible characters, so every boundary fits.
-        best_kind = min(b.kind for b in boundaries)
-        chosen = max((b for b in boundaries if b.kind == best_kind), key=lambda b: b.position)
+        chosen = _best(boundaries, limit)
         parts.append(rest[: chosen.position] + _closing(chosen.open_tags))
         rest = "".join(tag for _, tag in chosen.open_tags) + rest[chosen.position :]
     if rest or not parts:

@@ -19,7 +19,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import core, ledger, quiz, settings, study
+from handlers import core, ledger, notices, quiz, settings, study
 from handlers.common import FirmBotApp
 from handlers.core import MenuCommand
 
@@ -32,6 +32,7 @@ STUDY_REPLIES = 10
 MENU: list[MenuCommand] = [
     MenuCommand("start"),
     MenuCommand("help"),
+    MenuCommand("notice"),
     MenuCommand("settings", admin_only=True, private=False),
     MenuCommand("set", admin_only=True, private=False),
     MenuCommand("quiz"),
@@ -145,6 +146,11 @@ def register(app: FirmBotApp) -> None:
     # Its own group: PTB runs one handler per group and core.track_seen takes every update
     # in group -1; the link does not depend on track_seen, so running just before is fine.
     app.add_handler(TypeHandler(Update, ledger.on_ledger_seen), group=-2)
+
+    # Notices: summaries, the list, sections in full; /notice_send for bot-wide admins.
+    app.add_handler(CommandHandler("notice", notices.cmd_notice))
+    app.add_handler(CommandHandler("notice_send", notices.cmd_notice_send))
+    app.add_handler(CallbackQueryHandler(notices.cb_notice, pattern=r"^notice:"))
 
     # Feature handlers go above this line, in their own blocks.
 
