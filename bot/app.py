@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -13,7 +14,7 @@ from telegram import Update
 from telegram.ext import ApplicationBuilder, BaseUpdateProcessor, ContextTypes
 
 import handlers
-from bot import chats
+from bot import chats, coordination
 from bot.calendar import WorkCalendar
 from bot.clock import Clock
 from bot.config import Config, ConfigError
@@ -25,6 +26,7 @@ from bot.scheduling import Scheduler
 from bot.sender import Sender
 from bot.services import SERVICES_KEY, Services
 from bot.services import get as get_services
+from bot.web import WEB_KEY, WebServer, on_infrastructure_error
 from handlers.common import FirmBotApp
 
 logger = logging.getLogger(__name__)
@@ -148,7 +150,11 @@ def build_application(
         sender=sender,
         outbox=outbox,
     )
+    services.extras[coordination.SERVICES_KEY] = coordination.Coordinator(db)
     app.bot_data[SERVICES_KEY] = services
+    # Before handlers.register adds the usual error handler: a webhook update that failed
+    # because the database was unavailable is answered 503 and delivered again (bot/web.py).
+    app.add_error_handler(on_infrastructure_error)
     handlers.register(app)
     return app
 
@@ -156,20 +162,47 @@ def build_application(
 async def job_scheduler_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Wake the scheduler; the database decides what is due."""
     s = get_services(context.bot_data)
+    coord = coordination.get(s.extras)
+    coord.ticks.job_ran()
+    if not coord.is_leader:
+        return  # another process runs the scheduler (bot/coordination.py)
     lock: asyncio.Lock = s.extras.setdefault("tick_lock", asyncio.Lock())
     if lock.locked():
         return  # a tick is running; it will see everything due
     async with lock:
-        await s.scheduler.tick()
+        with coord.ticks.ticking():
+            await s.scheduler.tick()
+        # Schedules changed by another process wake this one at their time, too.
+        if coord.shared and s.scheduler.on_change is not None:
+            due = await s.scheduler.next_due_at()
+            if due is not None:
+                s.scheduler.on_change(due)
 
 
 async def startup(app: FirmBotApp, *, jobs: bool = True) -> None:
     """After ``app.initialize()``: migrate, menus, background workers, the tick job."""
     s = get_services(app.bot_data)
-    await s.db.upgrade()
+    # Processes starting together on PostgreSQL migrate one at a time.
+    async with coordination.migration_lock(s.db):
+        await s.db.upgrade()
     s.bot_username = app.bot.username or ""
     await handlers.core.set_command_menu(app, handlers.MENU)
-    s.outbox.start()
+    coord = coordination.get(s.extras)
+
+    async def lead() -> None:
+        s.outbox.start()
+        if jobs and app.job_queue is not None:
+            app.job_queue.run_once(
+                job_scheduler_tick, 0.0, name=WAKE_JOB, job_kwargs={"misfire_grace_time": None}
+            )
+
+    async def follow() -> None:
+        await s.outbox.stop()
+
+    # The outbox and the scheduler tick run in the leader only (one process at a time).
+    coord.on_gain.append(lead)
+    coord.on_loss.append(follow)
+    coord.ticks.enabled = jobs and app.job_queue is not None
     if jobs and app.job_queue is not None:
         interval = s.config.scheduling.tick_seconds
         app.job_queue.run_repeating(
@@ -189,19 +222,26 @@ async def startup(app: FirmBotApp, *, jobs: bool = True) -> None:
             delay = (due - s.clock.now()).total_seconds()
             if app.job_queue is None or delay >= interval:
                 return  # the repeating tick gets there first
+            when = max(delay, 0.0) + 0.05
+            target = time.time() + when
+            for job in app.job_queue.get_jobs_by_name(WAKE_JOB):
+                if job.next_t is not None and abs(job.next_t.timestamp() - target) < 0.5:
+                    return  # already woken up then
             app.job_queue.run_once(
                 job_scheduler_tick,
-                when=max(delay, 0.0) + 0.05,
+                when=when,
                 name=WAKE_JOB,
                 job_kwargs={"misfire_grace_time": None},
             )
 
         s.scheduler.on_change = wake_at
+    await coord.start()
 
 
 async def shutdown(app: FirmBotApp) -> None:
     s = get_services(app.bot_data)
     s.scheduler.on_change = None
+    await coordination.get(s.extras).stop()
     await s.outbox.stop()
     await s.db.dispose()
 
@@ -210,12 +250,30 @@ async def shutdown(app: FirmBotApp) -> None:
 async def running(
     app: FirmBotApp, *, polling: bool = True, poll_timeout: int = 30, jobs: bool = True
 ) -> AsyncIterator[FirmBotApp]:
-    """Start the application (long polling unless told otherwise) and stop it cleanly."""
+    """Start the application and stop it cleanly.
+
+    ``polling``: take updates, by long polling or, when ``telegram.mode`` is webhook, by
+    serving the webhook (False: a process that shares the database but takes no updates).
+    """
+    s = get_services(app.bot_data)
+    config = s.config
+    server: WebServer | None = None
     await app.initialize()
     try:
         await startup(app, jobs=jobs)
         await app.start()
-        if polling:
+        if polling and config.telegram.mode == "webhook":
+            server = await _serve_http(app, config.webhook.listen, config.webhook.port, True)
+            # Every process sets the same webhook; none deletes it on the way out, since
+            # the others still serve it (polling mode's start deletes it).
+            await app.bot.set_webhook(
+                url=str(config.webhook.url),
+                secret_token=config.webhook.secret_token,
+                allowed_updates=Update.ALL_TYPES,
+                max_connections=config.webhook.max_connections,
+                drop_pending_updates=False,
+            )
+        elif polling:
             assert app.updater is not None
             await app.updater.start_polling(
                 poll_interval=0.0,
@@ -223,11 +281,23 @@ async def running(
                 allowed_updates=Update.ALL_TYPES,
                 drop_pending_updates=False,
             )
+        if server is None and config.http.port is not None:
+            server = await _serve_http(app, config.http.listen, config.http.port, False)
         yield app
     finally:
+        if server is not None:
+            await server.stop()
+            s.extras.pop(WEB_KEY, None)
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:
             await app.stop()
         await shutdown(app)
         await app.shutdown()
+
+
+async def _serve_http(app: FirmBotApp, listen: str, port: int, webhook: bool) -> WebServer:
+    server = WebServer(app, listen=listen, port=port, webhook=webhook)
+    await server.start()
+    get_services(app.bot_data).extras[WEB_KEY] = server
+    return server

@@ -167,7 +167,7 @@ class WebhookConfig(_Frozen):
     @classmethod
     def _path(cls, value: str) -> str:
         if not re.match(r"^/[A-Za-z0-9_./-]*$", value):
-            raise ValueError(f'must start with "/" and hold only URL path characters, got "{value}"')
+            raise ValueError(f'must start with "/" and be a plain URL path, got "{value}"')
         return value
 
     @field_validator("secret_token")

@@ -56,6 +56,8 @@ _ACTIONS = frozenset(
         "upgrade_group",
         "inject_update",
         "fail_next",
+        "stall_next",
+        "release",
         "enforce_rate_limits",
         "disable_rate_limits",
         "rate_limit_every",
@@ -72,6 +74,11 @@ _SETTINGS = frozenset(
         "strict_html_ampersand",
         "poll_max_options",
         "poll_max_open_period",
+        "webhook_timeout",
+        "webhook_retry_base",
+        "webhook_retry_max",
+        "webhook_max_attempts",
+        "webhook_ordered",
     }
 )
 _USER_ARGS = ("user", "by")

@@ -9,6 +9,11 @@ Where Telegram's behaviour matters to the bot it is copied: length limits, HTML 
 parsing, inline keyboard checks, 403 for removed bots and unstarted private chats, 400 with
 ``migrate_to_chat_id`` after a group upgrade, 409 for getUpdates while a webhook is set, and
 ``allowed_updates`` (by default Telegram does not deliver ``chat_member`` updates).
+
+After ``setWebhook`` it delivers updates as Telegram does: it POSTs each one as JSON to the
+URL with the ``X-Telegram-Bot-Api-Secret-Token`` header, up to ``max_connections`` at once
+(one chat's updates one after the other), and delivers again, with a growing delay, every
+update not answered with a 2xx status (an error status, a refused connection, a timeout).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from telegram.constants import ChatAction, ReactionEmoji
 
@@ -44,7 +50,16 @@ from bot.sandbox.emu_html import (
 )
 from bot.sandbox.emu_types import JSON, ApiCall, EmuChat, EmuUser, SentMessage
 
-__all__ = ["ApiCall", "ApiError", "EmuChat", "EmuUser", "Emulator", "SentMessage", "StoredFile"]
+__all__ = [
+    "ApiCall",
+    "ApiError",
+    "EmuChat",
+    "EmuUser",
+    "Emulator",
+    "SentMessage",
+    "StoredFile",
+    "WebhookAttempt",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -258,6 +273,44 @@ class _Fault:
 
 
 @dataclass
+class _Stall:
+    method: str | None
+    seconds: float
+    remaining: int
+
+
+@dataclass
+class _Hold:
+    methods: frozenset[str] | None  # lower-case names; None: the sending methods
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+    waiting: int = 0
+
+    def matches(self, method: str) -> bool:
+        if self.methods is None:
+            return method in RATE_LIMITED_METHODS
+        return method.lower() in self.methods
+
+
+class _ClientGone(Exception):
+    """The bot closed the connection while its call was held: the call never arrived."""
+
+
+@dataclass
+class WebhookAttempt:
+    """One POST of an update to the bot's webhook."""
+
+    update_id: int
+    attempt: int
+    status: int | None  # None: no HTTP answer (refused, reset, timed out)
+    error: str | None
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+@dataclass
 class _RateLimits:
     global_per_second: float | None
     per_group_per_minute: int | None
@@ -401,6 +454,21 @@ class Emulator:
         self.dropped_updates: list[JSON] = []
         self.webhook_url = ""
         self.webhook_secret_token: str | None = None
+        # Webhook delivery knobs: how long an answer may take, the delay before the first
+        # retry (doubling up to webhook_retry_max), attempts before an update is given up
+        # (None: never), and whether one chat's updates wait for each other.
+        self.webhook_timeout = 60.0
+        self.webhook_retry_base = 1.0
+        self.webhook_retry_max = 30.0
+        self.webhook_max_attempts: int | None = None
+        self.webhook_ordered = True
+        self.webhook_deliveries: list[WebhookAttempt] = []
+        self.webhook_given_up: list[JSON] = []
+        self._webhook_max_connections = 40
+        self._webhook_task: asyncio.Task[None] | None = None
+        self._webhook_kick: asyncio.Event | None = None
+        self._stalls: list[_Stall] = []
+        self._hold: _Hold | None = None
 
         self._seed: int | None = 0
         self._random = random.Random(0)
@@ -474,6 +542,8 @@ class Emulator:
         """End pending long polls, then close the server. Safe to call twice."""
         self._closing = True
         self._wake()
+        self.release()
+        await self._stop_webhook_delivery()
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
@@ -1085,12 +1155,45 @@ class Emulator:
         self._every_retry = retry_after
         self._send_count = 0
 
+    def stall_next(self, method: str | None = None, *, seconds: float, count: int = 1) -> None:
+        """The next ``count`` calls of ``method`` (any but getUpdates if None) hang for
+        ``seconds`` and then answer 504 without being carried out: a request that timed out
+        before it reached Telegram (the bot's own read timeout may end it sooner)."""
+        self._stalls.append(_Stall(method, seconds, count))
+
+    def hold(self, *methods: str) -> None:
+        """Hold every call of ``methods`` (default: the sending ones) until ``release()``.
+
+        A held call whose client went away meanwhile (it timed out, or its process was
+        killed) is dropped, never carried out: it did not reach Telegram. Tests use this
+        to stop a bot process at a moment when its sends are in flight but not delivered.
+        """
+        self.release()
+        self._hold = _Hold(frozenset(m.lower() for m in methods) if methods else None)
+
+    def release(self) -> None:
+        """Let held calls go on (see ``hold``)."""
+        hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.event.set()
+
+    @property
+    def held(self) -> int:
+        """Calls waiting in ``hold`` now."""
+        return self._hold.waiting if self._hold is not None else 0
+
+    def webhook_attempts(self, update_id: int) -> list[WebhookAttempt]:
+        """Every POST of one update to the webhook so far."""
+        return [a for a in self.webhook_deliveries if a.update_id == update_id]
+
     # ------------------------------------------------------------------ internals: updates
 
     def _wake(self) -> None:
         # Swap the event so waiters of the old one wake and new waiters block again.
         event, self._update_event = self._update_event, asyncio.Event()
         event.set()
+        if self._webhook_kick is not None:
+            self._webhook_kick.set()
 
     def _enqueue(self, kind: str, payload: JSON) -> JSON:
         update_id = self._next_update_id
@@ -1132,6 +1235,161 @@ class Emulator:
             if len(batch) >= limit:
                 break
         return batch
+
+    # ------------------------------------------------------------------ internals: webhook
+
+    def _start_webhook_delivery(self) -> None:
+        if self._webhook_kick is None:
+            self._webhook_kick = asyncio.Event()
+        if self._webhook_task is None or self._webhook_task.done():
+            self._webhook_task = asyncio.get_running_loop().create_task(
+                self._webhook_loop(), name="emulator-webhook"
+            )
+        self._webhook_kick.set()
+
+    async def _stop_webhook_delivery(self) -> None:
+        task, self._webhook_task = self._webhook_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @staticmethod
+    def _update_chat_key(update: JSON) -> int | None:
+        """The chat (or user) an update belongs to, for in-order delivery per chat."""
+        for key, payload in update.items():
+            if key == "update_id" or not isinstance(payload, dict):
+                continue
+            for path in (("chat",), ("message", "chat"), ("from",), ("user",)):
+                node: Any = payload
+                for part in path:
+                    node = node.get(part) if isinstance(node, dict) else None
+                if isinstance(node, dict) and isinstance(node.get("id"), int):
+                    return int(node["id"])
+        return None
+
+    async def _webhook_loop(self) -> None:
+        """Deliver queued updates to the webhook while one is set."""
+        kick = self._webhook_kick
+        assert kick is not None
+        in_flight: dict[int, asyncio.Task[None]] = {}
+        busy: set[int] = set()
+
+        def done(update_id: int, key: int | None) -> None:
+            in_flight.pop(update_id, None)
+            if key is not None:
+                busy.discard(key)
+            kick.set()
+
+        async with aiohttp.ClientSession() as session:
+            try:
+                while self.webhook_url and not self._closing:
+                    kick.clear()
+                    for update in list(self._updates):
+                        if len(in_flight) >= self._webhook_max_connections:
+                            break
+                        update_id = update["update_id"]
+                        if update_id in in_flight:
+                            continue
+                        kind = self._update_kinds[update_id]
+                        if not self._allowed(kind):
+                            self._updates.remove(update)
+                            self._dropped_ids[update_id] = kind
+                            self.dropped_updates.append(update)
+                            continue
+                        key = self._update_chat_key(update) if self.webhook_ordered else None
+                        if key is not None:
+                            if key in busy:
+                                continue
+                            busy.add(key)
+                        task = asyncio.create_task(
+                            self._webhook_deliver(session, copy.deepcopy(update))
+                        )
+                        in_flight[update_id] = task
+                        task.add_done_callback(
+                            lambda _t, uid=update_id, k=key: done(uid, k)  # type: ignore[misc]
+                        )
+                    await kick.wait()
+            finally:
+                tasks = list(in_flight.values())
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _webhook_deliver(self, session: aiohttp.ClientSession, update: JSON) -> None:
+        """POST one update until the bot answers 2xx (or it is given up)."""
+        update_id = update["update_id"]
+        body = _dumps(update).encode()
+        attempt = 0
+        while self.webhook_url and not self._closing:
+            attempt += 1
+            headers = {"Content-Type": "application/json"}
+            if self.webhook_secret_token:
+                headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook_secret_token
+            started = time.monotonic()
+            status: int | None = None
+            error: str | None = None
+            try:
+                async with session.post(
+                    self.webhook_url,
+                    data=body,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=self.webhook_timeout),
+                ) as response:
+                    await response.read()
+                    status = response.status
+            except TimeoutError:
+                error = "timeout"
+            except aiohttp.ClientError as exc:
+                error = type(exc).__name__
+            result = WebhookAttempt(update_id, attempt, status, error, time.monotonic() - started)
+            self.webhook_deliveries.append(result)
+            if result.ok:
+                self._webhook_confirm(update_id)
+                return
+            logger.debug("webhook delivery of update %s failed: %s", update_id, status or error)
+            if self.webhook_max_attempts is not None and attempt >= self.webhook_max_attempts:
+                logger.warning("giving up update %s after %d attempts", update_id, attempt)
+                self.webhook_given_up.append(update)
+                self._webhook_confirm(update_id)
+                return
+            delay = min(self.webhook_retry_base * 2 ** (attempt - 1), self.webhook_retry_max)
+            await asyncio.sleep(delay)
+
+    def _webhook_confirm(self, update_id: int) -> None:
+        for update in self._updates:
+            if update["update_id"] == update_id:
+                self._updates.remove(update)
+                break
+        first = self._updates[0]["update_id"] if self._updates else self._next_update_id
+        self._confirmed = max(self._confirmed, first)
+
+    # ------------------------------------------------------------------ internals: faults
+
+    async def _maybe_hold(self, method: str, request: web.Request) -> None:
+        hold = self._hold
+        if hold is None or not hold.matches(method):
+            return
+        hold.waiting += 1
+        try:
+            await hold.event.wait()
+        finally:
+            hold.waiting -= 1
+        if request.transport is None or request.transport.is_closing():
+            raise _ClientGone
+
+    async def _maybe_stall(self, method: str) -> None:
+        for stall in self._stalls:
+            if stall.method is None:
+                if method in _UNFAULTED_BY_DEFAULT:
+                    continue
+            elif stall.method.lower() != method.lower():
+                continue
+            stall.remaining -= 1
+            if stall.remaining <= 0:
+                self._stalls.remove(stall)
+            await asyncio.sleep(stall.seconds)
+            raise ApiError(504, "Gateway Timeout")
 
     # ------------------------------------------------------------------ internals: world
 
@@ -1437,12 +1695,18 @@ class Emulator:
             call.params.update(params.values)
             if self.latency:
                 await asyncio.sleep(self.latency)
+            await self._maybe_hold(entry[0], request)
+            await self._maybe_stall(entry[0])
             self._maybe_fail(entry[0])
             result = await entry[1](params)
             status, body = 200, {"ok": True, "result": result}
         except ApiError as err:
             status, body = err.status, err.to_json()
             call.description = err.description
+        except _ClientGone:
+            call.status = 499
+            call.description = "the client went away while the call was held; not processed"
+            return web.Response(status=499)
         except Exception as err:
             # An emulator bug must not look like a flaky network to the bot's retry logic.
             logger.exception("emulator failed handling %s", call.method)
@@ -1844,17 +2108,29 @@ class Emulator:
         # Telegram wants HTTPS; plain HTTP to this machine is allowed for local delivery tests.
         if url and not re.match(r"^(https://|http://(127\.0\.0\.1|localhost)[:/])", url, re.I):
             raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = p.opt_str("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", secret):
+            raise _bad("secret token contains unallowed characters")
+        max_connections = p.opt_int("max_connections")
+        if max_connections is not None and not 1 <= max_connections <= 100:
+            raise _bad("invalid max_connections specified")
         self.webhook_url = url
-        self.webhook_secret_token = p.opt_str("secret_token")
+        self.webhook_secret_token = secret
+        self._webhook_max_connections = max_connections or 40
         if p.get("allowed_updates") is not None:
             self._allowed_updates = frozenset(p.get("allowed_updates")) or None
         if p.flag("drop_pending_updates"):
             self._drop_pending()
+        if url:
+            self._start_webhook_delivery()
+        else:
+            self._wake()
         return True
 
     async def _m_delete_webhook(self, p: _Params) -> Any:
         self.webhook_url = ""
         self.webhook_secret_token = None
+        self._wake()  # the delivery task sees no URL and ends
         if p.flag("drop_pending_updates"):
             self._drop_pending()
         return True
@@ -1869,6 +2145,17 @@ class Emulator:
             "has_custom_certificate": False,
             "pending_update_count": self.pending_updates(),
         }
+        if self.webhook_url:
+            info["max_connections"] = self._webhook_max_connections
+            failed = [a for a in self.webhook_deliveries if not a.ok]
+            if failed:
+                info["last_error_date"] = self._now()
+                last = failed[-1]
+                info["last_error_message"] = (
+                    f"Wrong response from the webhook: {last.status}"
+                    if last.status is not None
+                    else f"Connection failed: {last.error}"
+                )
         if self._allowed_updates is not None:
             info["allowed_updates"] = sorted(self._allowed_updates)
         return info
