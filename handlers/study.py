@@ -424,7 +424,9 @@ async def _study_private(update: Update, context: Context, user_id: int, locale:
         for group in groups:
             post = await prompts.latest_post(session, group.id)
             if post is None:
-                shown.append((0, s.t("study.today.private_none_yet", locale, title=group.title)))
+                shown.append(
+                    (0, s.t("study.today.private_none_yet", locale, title=group.title or ""))
+                )
                 continue
             count = await prompts.checkin_count(session, post.id)
             html = _post_html(s, locale, post, count, group_title=group.title or "")

@@ -162,12 +162,20 @@ async def test_a_reply_is_a_reflection_and_a_check_in_even_with_privacy_mode(
     await harness.emulator.wait_for(lambda: "✅ 已打卡 1 人" in prompt.text)
     reflection = await scalar(harness, select(StudyReflection))
     assert reflection.text == LONG and reflection.counted
+    # An edit replaces the stored text, quietly.
+    edited = LONG + "今后要把这一要求落实到每一件案件中。"
+    await harness.handled(
+        harness.emulator.edit_message(firm.id, message_id, firm.members["李四"], edited)
+    )
+    reflection = await scalar(harness, select(StudyReflection))
+    assert reflection.text == edited
+    assert len(firm.messages()) == before and len(harness.emulator.reactions) == 1
     # The button afterwards says it was done already.
     await firm.press("李四", CHECKIN, message=prompt)
     assert answers(harness.emulator)[-1].startswith("已打卡（")
 
 
-async def test_short_replies_are_kept_but_not_counted_and_more_replies_add_to_it(
+async def test_short_replies_are_kept_uncounted_and_over_long_ones_are_cut_at_4000(
     harness: BotHarness, firm: GroupChat, clock: FakeClock
 ) -> None:
     await at(harness, clock, 2023, 7, 24, 9, 0)
@@ -183,36 +191,10 @@ async def test_short_replies_are_kept_but_not_counted_and_more_replies_add_to_it
     reflection = await scalar(harness, select(StudyReflection))
     assert reflection.text == f"已学习\n\n{LONG}" and reflection.counted
     assert harness.emulator.reactions  # the second reply is acknowledged
-
-
-async def test_an_edited_reply_updates_the_stored_text_quietly(
-    harness: BotHarness, firm: GroupChat, clock: FakeClock
-) -> None:
-    await at(harness, clock, 2023, 7, 24, 9, 0)
-    prompt = prompts(firm)[-1]
-    update = await reply(harness, firm, "李四", LONG, prompt)
-    before = len(firm.messages())
-    edited = LONG + "今后要把这一要求落实到每一件案件中。"
-    await harness.handled(
-        harness.emulator.edit_message(
-            firm.id, update["message"]["message_id"], firm.members["李四"], edited
-        )
-    )
-    reflection = await scalar(harness, select(StudyReflection))
-    assert reflection.text == edited
-    assert len(firm.messages()) == before
-    assert len(harness.emulator.reactions) == 1
-
-
-async def test_over_long_replies_are_cut_at_4000_and_the_member_is_told(
-    harness: BotHarness, firm: GroupChat, clock: FakeClock
-) -> None:
-    await at(harness, clock, 2023, 7, 24, 9, 0)
-    prompt = prompts(firm)[-1]
-    await reply(harness, firm, "李四", "学" * 4096, prompt)
+    await reply(harness, firm, "张三", "学" * 4096, prompt)
     assert firm.last().text == "心得超过 4000 字，已保存前 4000 字，超出的部分没有保存。"
-    reflection = await scalar(harness, select(StudyReflection))
-    assert len(reflection.text) == 4000 and reflection.truncated and reflection.counted
+    longest = await scalar(harness, select(StudyReflection).order_by(StudyReflection.id.desc()))
+    assert len(longest.text) == 4000 and longest.truncated and longest.counted
 
 
 async def test_replies_to_older_prompts_attach_to_them_and_other_replies_are_ignored(
