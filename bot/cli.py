@@ -214,9 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.notices.commands import add_subcommands as add_notice_commands
 
     add_notice_commands(sub, _load)
-    from bot.notices.commands import add_subcommands as add_notice_commands
-
-    add_notice_commands(sub, _load)
     ledger = sub.add_parser("ledger", help="rectification ledger tools")
     ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
     export = ledger_sub.add_parser("export", help="write a chat's ledger as .xlsx")
