@@ -220,7 +220,7 @@ async def test_delete_webhook_stops_delivery_and_polling_gets_the_rest(
 
 
 async def test_set_webhook_checks_its_parameters(emu: Emulator, bot: Bot) -> None:
-    with pytest.raises(BadRequest, match="(?i)secret token contains unallowed"):
+    with pytest.raises(BadRequest, match=r"(?i)secret token contains unallowed"):
         await bot.set_webhook("https://firm.example/hook", secret_token="有中文")
     with pytest.raises(BadRequest, match="max_connections"):
         await bot.set_webhook("https://firm.example/hook", max_connections=101)
