@@ -107,9 +107,9 @@ class TickMonitor:
 class Coordinator:
     """Leader election by advisory lock, re-checked every ``check_seconds``."""
 
-    def __init__(self, db: Database, *, check_seconds: float = CHECK_SECONDS) -> None:
+    def __init__(self, db: Database, *, check_seconds: float | None = None) -> None:
         self.db = db
-        self.check_seconds = check_seconds
+        self.check_seconds = CHECK_SECONDS if check_seconds is None else check_seconds
         self.is_leader = False
         self.ticks = TickMonitor()
         self.on_gain: list[Callback] = []
