@@ -106,6 +106,17 @@ async def claim_batch(
     return items
 
 
+async def release(session: AsyncSession, item_ids: Sequence[int]) -> None:
+    """Claimed rows never tried (a stopping worker's) go back to pending."""
+    for start in range(0, len(item_ids), 500):
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(item_ids[start : start + 500]))
+            .where(OutboxMessage.status == SENDING)
+            .values(status=PENDING, lease_until=None)
+        )
+
+
 async def release_dead(session: AsyncSession, is_dead: Callable[[str], bool]) -> int:
     """Rows claimed by a process known to be dead go back to pending at once.
 

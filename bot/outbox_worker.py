@@ -27,6 +27,9 @@ OnSent = Callable[[outbox.OutboxItem, Sent], Awaitable[None]]
 # Owners of the workers running in this process (tests run several applications in one).
 _LIVE_OWNERS: set[str] = set()
 RECOVER_EVERY = 30.0  # seconds between looks for rows of dead processes
+# A stopping worker lets the sends in flight finish this long: a send cancelled after it
+# reached Telegram is delivered but never marked, and would be sent again after the restart.
+STOP_GRACE_SECONDS = 10.0
 
 
 def _pid_alive(pid: int) -> bool:
@@ -89,6 +92,7 @@ class OutboxWorker:
         self.on_sent: dict[str, OnSent] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.delivered = 0
 
     def wake(self) -> None:
@@ -99,13 +103,22 @@ class OutboxWorker:
             _LIVE_OWNERS.add(self.owner)
             self._task = asyncio.create_task(self._run(), name="outbox-worker")
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Finish the sends in flight (up to ``grace`` seconds), hand back the rest, stop."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-            _LIVE_OWNERS.discard(self.owner)
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+            except TimeoutError:
+                logger.warning("outbox: sends still in flight after %.0f s; cancelling", grace)
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            finally:
+                self._task = None
+                self._stopping = False
+                _LIVE_OWNERS.discard(self.owner)
 
     async def recover(self) -> int:
         """Put rows claimed by dead processes back (e.g. the bot before a crash)."""
@@ -117,7 +130,7 @@ class OutboxWorker:
 
     async def _run(self) -> None:
         recovered_at = -RECOVER_EVERY
-        while True:
+        while not self._stopping:
             if time.monotonic() - recovered_at >= RECOVER_EVERY:
                 recovered_at = time.monotonic()
                 try:
@@ -131,7 +144,7 @@ class OutboxWorker:
             except Exception:
                 logger.exception("outbox drain failed; retrying shortly")
                 sent = 0
-            if sent == 0:
+            if sent == 0 and not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
@@ -150,7 +163,7 @@ class OutboxWorker:
             queue.put_nowait(item)
 
         async def worker() -> None:
-            while True:
+            while not self._stopping:
                 try:
                     item = queue.get_nowait()
                 except asyncio.QueueEmpty:
@@ -158,6 +171,11 @@ class OutboxWorker:
                 await self._deliver(item)
 
         await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(items)))))
+        if not queue.empty():
+            # Stopping: rows never tried go back at once, for this process's successor.
+            left = [queue.get_nowait().id for _ in range(queue.qsize())]
+            async with self.db.session() as session:
+                await outbox.release(session, left)
         return len(items)
 
     async def _deliver(self, item: outbox.OutboxItem) -> None:
