@@ -183,6 +183,37 @@ def cmd_ledger_import(args: argparse.Namespace) -> int:
     return import_command(_load(args), args.chat, Path(args.file))
 
 
+# --- reports ---
+
+
+def cmd_report_firms(args: argparse.Namespace) -> int:
+    """The association's firm list as .xlsx, from the database (the bot need not run)."""
+    from bot.clock import Clock
+    from bot.db import Database
+    from bot.report_xlsx import firms_xlsx
+    from bot.reports import FirmRow, firms_overview
+    from bot.texts import Texts
+
+    config = _load(args)
+    texts = Texts.load(config.content_path / "locales")
+
+    async def rows() -> list[FirmRow]:
+        db = Database(config.database)
+        try:
+            await db.ping()
+            async with db.session() as session:
+                return list(await firms_overview(session, Clock().now(), config.zone, args.sort))
+        finally:
+            await db.dispose()
+
+    found = asyncio.run(rows())
+    today = Clock().now().astimezone(config.zone).date()
+    data = firms_xlsx(texts, config.locale, found, today)
+    Path(args.output).write_bytes(data)
+    print(f"{len(found)} firm groups written to {args.output}")
+    return EXIT_OK
+
+
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -226,6 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_import.set_defaults(handler=cmd_ledger_import)
     for p in (export, ledger_import):
         p.add_argument("-c", "--config", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
+    report = sub.add_parser("report", help="reports")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    firms = report_sub.add_parser("firms", help="every firm group's participation as .xlsx")
+    firms.add_argument("-o", "--output", required=True, help="the .xlsx file to write")
+    firms.add_argument(
+        "--sort", choices=("participation", "overdue", "name"), default="participation"
+    )
+    firms.add_argument("-c", "--config", help=argparse.SUPPRESS, default=argparse.SUPPRESS)
+    firms.set_defaults(handler=cmd_report_firms)
     return parser
 
 

@@ -19,7 +19,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import core, ledger, notices, quiz, settings, study
+from handlers import core, ledger, notices, quiz, reports, settings, study
 from handlers.common import FirmBotApp
 from handlers.core import MenuCommand
 
@@ -35,6 +35,8 @@ MENU: list[MenuCommand] = [
     MenuCommand("notice"),
     MenuCommand("settings", admin_only=True, private=False),
     MenuCommand("set", admin_only=True, private=False),
+    MenuCommand("report", admin_only=True, private=False),
+    MenuCommand("firms", admin_only=True, group=False),
     MenuCommand("quiz"),
     MenuCommand("rank", private=False),
     MenuCommand("review"),
@@ -151,6 +153,13 @@ def register(app: FirmBotApp) -> None:
     app.add_handler(CommandHandler("notice", notices.cmd_notice))
     app.add_handler(CommandHandler("notice_send", notices.cmd_notice_send))
     app.add_handler(CallbackQueryHandler(notices.cb_notice, pattern=r"^notice:"))
+
+    # Reports: /report (chat admins), the weekly report job, /firms (bot-wide admins).
+    reports.setup(app)
+    app.add_handler(CommandHandler("report", reports.cmd_report))
+    app.add_handler(CallbackQueryHandler(reports.cb_report, pattern=r"^report:"))
+    app.add_handler(CommandHandler("firms", reports.cmd_firms))
+    app.add_handler(CallbackQueryHandler(reports.cb_firms, pattern=r"^firms:"))
 
     # Feature handlers go above this line, in their own blocks.
 

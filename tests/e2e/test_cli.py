@@ -163,3 +163,27 @@ async def test_sandbox_runs_offline_from_a_script(tmp_path: Path, line: str) -> 
     assert "[示范律师事务所] FirmBot" in out
     assert "可用命令" in out
     assert "/help — 查看帮助和命令列表" in out
+
+
+async def test_report_firms_writes_a_workbook(tmp_path: Path) -> None:
+    import openpyxl
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    env = {**clean_env(), "FIRMBOT_DATABASE_URL": url}
+    assert (await firmbot("db", "upgrade", env=env))[0] == 0
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "x.db") as conn:
+        conn.execute(
+            "INSERT INTO chats (id, type, title, active, bot_is_admin, settings, created_at,"
+            " updated_at) VALUES (-1001, 'group', '甲律师事务所', 1, 1, '{}',"
+            " '2023-07-24 00:00:00', '2023-07-24 00:00:00')"
+        )
+    out_file = tmp_path / "firms.xlsx"
+    code, out, err = await firmbot("report", "firms", "-o", str(out_file), env=env)
+    assert code == 0, err
+    assert "1 firm groups" in out
+    sheet = openpyxl.load_workbook(out_file).active
+    assert sheet is not None
+    assert [c.value for c in sheet[2]][:2] == ["群名称", "群 ID"]
+    assert sheet.cell(row=3, column=1).value == "甲律师事务所"
