@@ -353,7 +353,7 @@ class Sender:
                 list(options),
                 is_anonymous=False,
                 type="quiz",
-                correct_option_id=correct_option_id,  # type: ignore[arg-type]
+                correct_option_ids=[correct_option_id],  # type: ignore[list-item]
                 explanation=explanation,
                 open_period=open_period,
             )
