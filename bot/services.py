@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from bot.db.models import Chat
     from bot.outbox_worker import OutboxWorker
     from bot.sender import Sender
+
+logger = logging.getLogger(__name__)
 
 SERVICES_KEY = "firmbot.services"
 
@@ -73,6 +77,64 @@ class Services:
     chat_hooks: list[ChatHook] = field(default_factory=list)
     # Feature modules keep their long-lived helpers here (e.g. debouncers), by name.
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def hooks_version(self) -> str:
+        """Names the set of chat hooks; a chat synced with another set is synced again."""
+        names = ",".join(f"{h.__module__}.{h.__qualname__}" for h in self.chat_hooks)
+        return hashlib.sha1(names.encode(), usedforsecurity=False).hexdigest()[:16]
+
+    async def run_chat_hooks(self, session: AsyncSession, chat: Chat) -> None:
+        """Let every feature (re)derive the chat's schedules from its settings."""
+        for hook in self.chat_hooks:
+            await hook(session, chat)
+        chat.hooks_version = self.hooks_version
+
+    async def sync_chat_hooks(self, batch: int = 200) -> int:
+        """Run the hooks for active groups synced with another set of hooks (or never).
+
+        A group registered before a feature shipped thus gets that feature's schedules;
+        after the first start with a new feature, this finds nothing to do.
+        """
+        from sqlalchemy import or_, select
+        from sqlalchemy.exc import IntegrityError
+
+        from bot.chats import GROUP_TYPES
+        from bot.db.models import Chat
+
+        version = self.hooks_version
+        done = 0
+        skipped: set[int] = set()
+        while True:
+            query = (
+                select(Chat.id)
+                .where(
+                    Chat.active.is_(True),
+                    Chat.type.in_(GROUP_TYPES),
+                    or_(Chat.hooks_version.is_(None), Chat.hooks_version != version),
+                )
+                .order_by(Chat.id)
+                .limit(batch)
+            )
+            if skipped:
+                query = query.where(Chat.id.not_in(skipped))
+            async with self.db.session() as session:
+                ids = (await session.scalars(query)).all()
+            if not ids:
+                return done
+            for chat_id in ids:
+                try:
+                    async with self.db.session() as session:
+                        chat = await session.get(Chat, chat_id)
+                        if chat is not None:
+                            await self.run_chat_hooks(session, chat)
+                            done += 1
+                except IntegrityError:
+                    # Another process synced this chat at the same moment.
+                    skipped.add(chat_id)
+                except Exception:
+                    logger.exception("could not derive the schedules of chat %s", chat_id)
+                    skipped.add(chat_id)
 
     def t(self, key: str, locale: str = DEFAULT_LOCALE, /, **values: object) -> Html:
         return self.texts.t(key, locale, **values)

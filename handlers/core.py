@@ -92,8 +92,7 @@ async def register_group(context: Context, update: Update, *, bot_is_admin: bool
         await chats.set_active(session, chat.id, True, now)
         chat.bot_is_admin = bot_is_admin
         await s.scheduler.set_enabled(session, chat.id, True)
-        for hook in s.chat_hooks:
-            await hook(session, chat)
+        await s.run_chat_hooks(session, chat)
         if update.effective_user is not None:
             await chats.seen(session, user_info(update.effective_user), chat_info(tg_chat), now)
     return chat

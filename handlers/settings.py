@@ -292,8 +292,7 @@ async def change(
             return None
         before = effective_settings(chat, s.config)[spec.key]
         await settings_mod.apply(session, chat, spec, value)
-        for hook in s.chat_hooks:
-            await hook(session, chat)
+        await s.run_chat_hooks(session, chat)
         values = effective_settings(chat, s.config)
     logger.info("chat %s: %s %r -> %r", chat_id, spec.key, before, value)
     return before, values

@@ -84,3 +84,25 @@ async def test_greeting_and_help_still_work_after_a_restart(
     await harness.restart()
     await firm.say("李四", "/help")
     assert "可用命令" in firm.last().text
+
+
+async def test_groups_registered_before_a_feature_shipped_get_its_schedules(
+    harness: BotHarness,
+) -> None:
+    from sqlalchemy import select
+
+    from bot.db.models import Chat, Schedule
+
+    s = harness.services
+    async with s.db.session() as session:
+        session.add(Chat(id=-4242, type="supergroup", title="旧群", settings={}, active=True))
+        session.add(Chat(id=-4343, type="group", title="已退出", settings={}, active=False))
+    assert await s.sync_chat_hooks() == 1
+    async with s.db.session() as session:
+        kinds = set(
+            (await session.scalars(select(Schedule.kind).where(Schedule.chat_id == -4242))).all()
+        )
+        chat = await session.get(Chat, -4242)
+    assert {"study", "quiz", "weekly_report"} <= kinds
+    assert chat is not None and chat.hooks_version == s.hooks_version
+    assert await s.sync_chat_hooks() == 0

@@ -38,6 +38,9 @@ class Chat(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Which feature hooks last derived this chat's schedules (see app.sync_chat_hooks):
+    # a chat registered before a feature shipped gets that feature's schedules at start.
+    hooks_version: Mapped[str | None] = mapped_column(String(255))
 
 
 class User(Base):
