@@ -7,7 +7,9 @@ was handled, so its status tells Telegram the truth:
 - 403: the secret is missing or wrong (compared in constant time); nothing is read;
 - 200: handled, or handled before (a repeated delivery, see ``bot.processed_updates``);
 - 503: not handled, deliver it again: the database (or another piece of infrastructure)
-  was unavailable, or another process is handling the same update right now.
+  was unavailable;
+- 409: another process is handling the same update right now; deliver it again later
+  (not 503: nginx would count that process as failing and try the next one).
 
 Handler exceptions never reach us: PTB routes them to the error handlers. The first
 error handler, ``on_infrastructure_error``, sees the request's ``UpdateOutcome`` through
@@ -440,7 +442,7 @@ class WebServer:
             return 200
         if claim is claims.Claim.BUSY:
             self.results["busy"] += 1
-            return 503
+            return 409
         if claim is claims.Claim.GAVE_UP:
             self.results["gave_up"] += 1
             logger.error("update %s failed %d times; giving up", update_id, claims.MAX_ATTEMPTS)
