@@ -33,6 +33,7 @@ from bot.study.prompts import REFLECTION_LIMIT, REFLECTION_MIN_CHARS
 from bot.study.timeparse import SessionTimeError, parse_start
 from bot.texts import Html
 from bot.ui import parse_callback
+from handlers import quiz as quiz_handlers
 from handlers.common import (
     Context,
     FirmBotApp,
@@ -498,7 +499,17 @@ async def cmd_me(update: Update, context: Context) -> None:
         await reply(update, context, s.t("study.today.private_no_group", locale))
         return
     title = s.t("study.me.title", locale, name=name)
-    await reply(update, context, Html("\n\n".join([title, *blocks])), quote=chat.type != "private")
+    # Quiz accuracy per requirement: this group's rounds, or every group's in private,
+    # plus private practice.
+    quiz_part = await quiz_handlers.me_section(
+        s, locale, chat.id if chat.type in GROUP_TYPES else None, user.id
+    )
+    await reply(
+        update,
+        context,
+        Html("\n\n".join([title, *blocks, quiz_part])),
+        quote=chat.type != "private",
+    )
 
 
 # --- collective sessions: /session and its dialog ---

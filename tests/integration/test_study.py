@@ -284,6 +284,8 @@ async def test_me_shows_streak_week_month_and_reflections(
     assert "连续打卡：3 天" in text
     assert "本周打卡：3 / 4 天" in text and "本月打卡：3 / 4 天" in text
     assert "心得：共 1 篇，本月 1 篇，其中优秀心得 0 篇" in text
+    # The quiz part: accuracy per requirement (none answered yet).
+    assert "测验正确率" in text and "尚未答题" in text
     # Friday's prompt, not yet studied, does not break the streak while Friday lasts.
     await at(harness, clock, 2023, 7, 28, 9, 0)
     await firm.say("李四", "/me")
