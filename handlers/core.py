@@ -232,6 +232,15 @@ async def on_unknown_command(update: Update, context: Context) -> None:
         return
     s = svc(context)
     locale = await locale_of(update, context)
+    chat = update.effective_chat
+    if (
+        chat is not None
+        and chat.type in chats.GROUP_TYPES
+        and not await _chat_known(context, chat.id)
+    ):
+        bot = s.bot_username or context.bot.username or ""
+        await reply(update, context, s.t("errors.unknown_group", locale, bot=bot), quote=True)
+        return
     message = update.effective_message
     command = (message.text or "").split(maxsplit=1)[0].split("@", 1)[0] if message else ""
     await reply(update, context, s.t("errors.unknown_command", locale, command=command), quote=True)

@@ -250,3 +250,21 @@ async def test_a_failing_handler_answers_briefly_and_the_bot_keeps_going(
     assert "secret internals" in caplog.text  # logged with the traceback
     await firm.say("李四", "/help")
     assert "可用命令" in firm.last().text
+
+
+async def test_commands_in_a_group_the_bot_does_not_know_explain_how_to_register(
+    harness: BotHarness,
+) -> None:
+    emu = harness.emulator
+    zhang = emu.create_user("张三")
+    group = emu.create_group("未登记的群")
+    emu.set_member(group.id, zhang, "creator")
+    emu.set_member(group.id, emu.bot_user, "member")  # added while the bot was offline
+    await harness.handled(emu.send_message(group.id, zhang, "/weather@firmbot_test_bot"))
+    assert "本群还没有在 FirmBot 登记" in emu.last(group.id).text
+    assert "/start@firmbot_test_bot" in emu.last(group.id).text
+    await harness.handled(emu.send_message(group.id, zhang, "/start@firmbot_test_bot"))
+    assert "大家好" in emu.last(group.id).text
+    async with harness.services.db.session() as session:
+        chat = await session.get(Chat, group.id)
+    assert chat is not None and chat.active
