@@ -231,6 +231,7 @@ def effective_settings(chat: Chat | None, config: Config) -> dict[str, Any]:
         "study.enabled": config.study.enabled,
         "study.time": config.study.time,
         "study.days": config.study.days,
+        "study.session_minutes": config.study.session_minutes,
         "quiz.enabled": config.quiz.enabled,
         "quiz.time": config.quiz.time,
         "quiz.days": config.quiz.days,

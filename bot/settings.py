@@ -147,6 +147,7 @@ SPECS: tuple[SettingSpec, ...] = (
     SettingSpec("study.enabled", "study", parse_bool),
     SettingSpec("study.time", "study_time", parse_time),
     SettingSpec("study.days", "study_days", parse_days),
+    SettingSpec("study.session_minutes", "session_minutes", int_parser(10, 600)),
     SettingSpec("quiz.enabled", "quiz", parse_bool),
     SettingSpec("quiz.time", "quiz_time", parse_time),
     SettingSpec("quiz.days", "quiz_days", parse_days),

@@ -32,7 +32,7 @@ TIMEZONE_PRESETS = (
 SECTIONS = ("study", "quiz", "ledger", "reports", "language", "timezone")
 # Which settings each menu section shows, in order.
 SECTION_KEYS: dict[str, tuple[str, ...]] = {
-    "study": ("study", "study_time", "study_days"),
+    "study": ("study", "study_time", "study_days", "session_minutes"),
     "quiz": ("quiz", "quiz_time", "quiz_days", "quiz_questions", "quiz_open_minutes"),
     "ledger": ("ledger_offsets", "ledger_time", "ledger_escalate_days"),
     "reports": ("report", "report_day", "report_time", "report_to"),
@@ -62,7 +62,7 @@ def shown(s: Services, locale: str, spec: SettingSpec, value: Any) -> str:
         return s.texts.plain(
             "settings.value.offsets", locale, days="、".join(str(d) for d in value)
         )
-    if spec.name == "quiz_open_minutes":
+    if spec.name in ("quiz_open_minutes", "session_minutes"):
         return s.texts.plain("settings.value.minutes", locale, n=value)
     return str(value)
 

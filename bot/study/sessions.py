@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.chats import effective_settings
 from bot.config import Config
 from bot.db.models import Chat, User
 from bot.db.models.study import StudyAttendance, StudySession
@@ -30,10 +30,7 @@ REMINDERS = (("day", timedelta(days=1)), ("hour", timedelta(hours=1)))
 
 def session_minutes(chat: Chat | None, config: Config) -> int:
     """The chat's session length: its setting ``study.session_minutes`` or the config's."""
-    value: Any = (chat.settings or {}).get("study.session_minutes") if chat else None
-    if isinstance(value, int) and not isinstance(value, bool) and 10 <= value <= 600:
-        return value
-    return config.study.session_minutes
+    return int(effective_settings(chat, config)["study.session_minutes"])
 
 
 def ends_at(row: StudySession) -> datetime:

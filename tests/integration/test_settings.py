@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chats import effective_settings
+from bot.clock import FakeClock
 from bot.db.models import Chat
 from bot.sandbox.driver import BotHarness, GroupChat
 
@@ -17,6 +19,7 @@ EVERY_SETTING = [
     ("study_time", "7:05", "study.time", "07:05"),
     ("study_days", "daily", "study.days", "daily"),
     ("study_days", "周一,周三,周五", "study.days", "weekdays:1,3,5"),
+    ("session_minutes", "120", "study.session_minutes", 120),
     ("quiz", "关", "quiz.enabled", False),
     ("quiz_time", "21:00", "quiz.time", "21:00"),
     ("quiz_days", "1,2,3,4,5,6", "quiz.days", "weekdays:1,2,3,4,5,6"),
@@ -50,6 +53,27 @@ async def test_every_setting_by_shortcut(
     confirmation = firm.last().text
     assert confirmation.startswith(("✅ 已修改", "✅ Changed")), confirmation
     assert "王律师" in confirmation
+
+
+async def test_moving_the_study_time_moves_the_next_prompt(
+    harness: BotHarness, firm: GroupChat, clock: FakeClock
+) -> None:
+    # Monday 08:00; the prompt is due at 09:00 by default.
+    await firm.say("王律师", "/set study_time 08:30")
+    clock.set(clock.now().replace(hour=0, minute=31))  # 08:31 in Shanghai
+    before = len(firm.messages())
+    await harness.tick()
+    prompts = [m for m in firm.new_since(before) if "第 1 天" in m.text]
+    assert len(prompts) == 1 and prompts[0].buttons[0][0] == "✅ 已学习"
+    # And back: tomorrow's prompt follows the new time, not the old one.
+    await firm.say("王律师", "/set study_time 10:00")
+    clock.set(clock.now().replace(hour=1, minute=5) + timedelta(days=1))  # Tuesday 09:05
+    before = len(firm.messages())
+    await harness.tick()
+    assert not [m for m in firm.new_since(before) if "第 2 天" in m.text]
+    clock.set(clock.now().replace(hour=2, minute=1))  # Tuesday 10:01
+    await harness.tick()
+    assert [m for m in firm.new_since(before) if "第 2 天" in m.text]
 
 
 async def test_a_change_re_derives_the_chats_schedules_at_once(
