@@ -30,21 +30,15 @@ STUDY_REPLIES = 10
 
 # The command menu and /help, in this order; descriptions are locale keys commands.<name>.
 MENU: list[MenuCommand] = [
+    # By feature: study, quizzes, notices, the ledger; then the admins' tools.
     MenuCommand("start"),
     MenuCommand("help"),
-    MenuCommand("notice"),
-    MenuCommand("settings", admin_only=True, private=False),
-    MenuCommand("set", admin_only=True, private=False),
-    MenuCommand("report", admin_only=True, private=False),
-    MenuCommand("firms", admin_only=True, group=False),
+    MenuCommand("study"),
+    MenuCommand("me"),
     MenuCommand("quiz"),
     MenuCommand("rank", private=False),
     MenuCommand("review"),
-    MenuCommand("study"),
-    MenuCommand("me"),
-    MenuCommand("session", admin_only=True, private=False),
-    MenuCommand("study_report", admin_only=True, private=False),
-    MenuCommand("excellent", admin_only=True, private=False),
+    MenuCommand("notice"),
     MenuCommand("ledger", private=False),
     MenuCommand("ledger_add", admin_only=True, private=False),
     MenuCommand("ledger_edit", admin_only=True, private=False),
@@ -53,6 +47,13 @@ MENU: list[MenuCommand] = [
     MenuCommand("ledger_cancel", admin_only=True, private=False),
     MenuCommand("ledger_export", admin_only=True, private=False),
     MenuCommand("ledger_import", admin_only=True, private=False),
+    MenuCommand("session", admin_only=True, private=False),
+    MenuCommand("study_report", admin_only=True, private=False),
+    MenuCommand("excellent", admin_only=True, private=False),
+    MenuCommand("report", admin_only=True, private=False),
+    MenuCommand("settings", admin_only=True, private=False),
+    MenuCommand("set", admin_only=True, private=False),
+    MenuCommand("firms", admin_only=True, group=False),
 ]
 
 

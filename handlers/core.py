@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from telegram import (
     BotCommand,
+    BotCommandScope,
     BotCommandScopeAllChatAdministrators,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
     BotCommandScopeDefault,
     ChatMember,
     Update,
@@ -45,7 +49,9 @@ class MenuCommand:
     private: bool = True
 
 
-def help_text(context: Context, locale: str, menu: list[MenuCommand], *, is_admin: bool) -> Html:
+def help_text(
+    context: Context, locale: str, menu: list[MenuCommand], *, is_admin: bool, private: bool
+) -> Html:
     s = svc(context)
     lines = [
         s.t(
@@ -55,30 +61,34 @@ def help_text(context: Context, locale: str, menu: list[MenuCommand], *, is_admi
             description=s.texts.plain(f"commands.{c.name}", locale),
         )
         for c in menu
-        if is_admin or not c.admin_only
+        if (is_admin or not c.admin_only) and (c.private if private else c.group)
     ]
     return s.t("help.text", locale, commands=Html("\n".join(lines)))
 
 
 async def set_command_menu(app: FirmBotApp, menu: list[MenuCommand]) -> None:
-    """setMyCommands for zh and en (and the default), members' and admins' menus."""
+    """setMyCommands for zh and en (and the default): private chats, groups, group admins."""
     s = svc(app)
     for locale, language_code in (("zh_CN", None), ("zh_CN", "zh"), ("en", "en")):
-        everyone = [
-            BotCommand(c.name, s.texts.plain(f"commands.{c.name}", locale))
-            for c in menu
-            if not c.admin_only
+
+        def commands(keep: Callable[[MenuCommand], bool], locale: str = locale) -> list[BotCommand]:
+            return [
+                BotCommand(c.name, s.texts.plain(f"commands.{c.name}", locale))
+                for c in menu
+                if keep(c)
+            ]
+
+        scopes: list[tuple[BotCommandScope, list[BotCommand]]] = [
+            (BotCommandScopeDefault(), commands(lambda c: not c.admin_only)),
+            (BotCommandScopeAllPrivateChats(), commands(lambda c: c.private and not c.admin_only)),
+            (BotCommandScopeAllGroupChats(), commands(lambda c: c.group and not c.admin_only)),
+            (BotCommandScopeAllChatAdministrators(), commands(lambda c: c.group)),
         ]
-        admins = [BotCommand(c.name, s.texts.plain(f"commands.{c.name}", locale)) for c in menu]
-        try:
-            await app.bot.set_my_commands(
-                everyone, scope=BotCommandScopeDefault(), language_code=language_code
-            )
-            await app.bot.set_my_commands(
-                admins, scope=BotCommandScopeAllChatAdministrators(), language_code=language_code
-            )
-        except TelegramError as exc:
-            logger.warning("could not set the command menu (%s): %s", language_code, exc)
+        for scope, listed in scopes:
+            try:
+                await app.bot.set_my_commands(listed, scope=scope, language_code=language_code)
+            except TelegramError as exc:
+                logger.warning("could not set the command menu (%s): %s", language_code, exc)
 
 
 async def register_group(context: Context, update: Update, *, bot_is_admin: bool) -> Chat:
@@ -223,7 +233,9 @@ async def cmd_help(update: Update, context: Context) -> None:
 
     locale = await locale_of(update, context)
     admin = await is_admin(update, context)
-    await reply(update, context, help_text(context, locale, MENU, is_admin=admin))
+    chat = update.effective_chat
+    private = chat is not None and chat.type == "private"
+    await reply(update, context, help_text(context, locale, MENU, is_admin=admin, private=private))
 
 
 async def on_unknown_command(update: Update, context: Context) -> None:
