@@ -104,12 +104,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     secrets = [config.telegram.token, config.webhook.secret_token]
     setup_logging(config.log_level, [secret for secret in secrets if secret])
-    from telegram.error import InvalidToken, NetworkError, TelegramError
+    from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 
     try:
         return asyncio.run(_serve(config))
     except InvalidToken:
         return _fail("Telegram rejected the bot token (check FIRMBOT_TOKEN)")
+    except BadRequest as exc:  # a NetworkError in PTB, but Telegram did answer
+        return _fail(f"Telegram refused to start the bot: {exc}")
     except NetworkError as exc:
         return _fail(f"cannot reach the Bot API at {config.telegram.base_url}: {exc}")
     except TelegramError as exc:
