@@ -7,6 +7,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,7 @@ from bot import chats, coordination
 from bot import outbox as outbox_mod
 from bot import processed_updates as claims
 from bot.clock import FakeClock
+from bot.config import ConfigError, build_config, load_config
 from bot.content.loader import Content
 from bot.db import DatabaseUnavailable
 from bot.db.models import ProcessedUpdate, Schedule
@@ -425,3 +427,45 @@ async def test_polling_mode_can_serve_health_and_metrics_too(
         assert emulator.webhook_url == ""
     finally:
         await bot.stop()
+
+
+# --- configuration ---
+
+
+def test_webhook_config_names_the_key_and_never_echoes_the_secret() -> None:
+    webhook_mode = {"telegram": {"mode": "webhook"}}
+    with pytest.raises(ConfigError, match=r"^webhook\.url: required when telegram\.mode is"):
+        build_config(webhook_mode, env={})
+    with pytest.raises(ConfigError, match=r"^webhook\.secret_token: required when"):
+        build_config({**webhook_mode, "webhook": {"url": "https://bot.example.org/t"}}, env={})
+    for bad in ("has spaces", "中文secret", "x" * 257, "semi;colon"):
+        with pytest.raises(ConfigError) as caught:
+            build_config({"webhook": {"secret_token": bad}}, env={})
+        assert str(caught.value).startswith("webhook.secret_token: must be 1-256 characters")
+        assert bad not in str(caught.value)
+    good = {"url": "https://bot.example.org/t", "secret_token": SECRET}
+    with pytest.raises(ConfigError, match=r"^http\.port: not used in webhook mode"):
+        build_config({**webhook_mode, "webhook": good, "http": {"port": 9000}}, env={})
+    with pytest.raises(ConfigError, match=r"^webhook\.url: must be an http"):
+        build_config({"webhook": {"url": "ftp://bot.example.org/t"}}, env={})
+    with pytest.raises(ConfigError, match=r"^webhook\.path: must start with"):
+        build_config({"webhook": {"path": "telegram"}}, env={})
+    config = build_config(
+        {**webhook_mode, "webhook": {"url": "https://bot.example.org/t", "secret_token": "old"}},
+        env={"FIRMBOT_WEBHOOK_SECRET": SECRET, "FIRMBOT_WEBHOOK_PORT": "8082"},
+    )
+    assert config.webhook.secret_token == SECRET and config.webhook.port == 8082
+
+
+def test_the_shipped_configs_are_valid() -> None:
+    root = Path(__file__).resolve().parents[2]
+    example = load_config(root / "config.example.yaml", env={})
+    assert example.telegram.mode == "polling" and example.http.port is None
+    deployed = load_config(
+        root / "deploy" / "config.postgresql.yaml",
+        env={"FIRMBOT_WEBHOOK_SECRET": SECRET, "FIRMBOT_WEBHOOK_PORT": "8082"},
+    )
+    assert deployed.telegram.mode == "webhook" and not deployed.database.is_sqlite
+    assert deployed.webhook.path == "/telegram" and deployed.webhook.listen == "127.0.0.1"
+    locations = (root / "deploy" / "nginx" / "firmbot-locations.conf").read_text()
+    assert f"location = {deployed.webhook.path} " in locations
