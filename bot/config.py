@@ -64,7 +64,7 @@ def check_days(value: str) -> str:
 def check_timezone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'Asia' is a directory
         raise ValueError(f'unknown time zone "{value}"') from None
     return value
 

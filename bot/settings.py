@@ -71,7 +71,7 @@ def parse_days(raw: str) -> str:
     days: set[int] = set()
     for part in parts:
         part = part.removeprefix("周").removeprefix("星期")
-        if part.isdigit() and 1 <= int(part) <= 7:
+        if part.isdecimal() and 1 <= int(part) <= 7:  # not isdigit(): int('²') fails
             days.add(int(part))
         elif part[:3] in _WEEKDAY_NAMES:
             days.add(_WEEKDAY_NAMES[part[:3]])
@@ -131,7 +131,7 @@ def parse_timezone(raw: str) -> str:
         raise SettingError("settings.error.timezone", value=raw)
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'Asia' is a directory
         raise SettingError("settings.error.timezone", value=raw) from None
     return value
 

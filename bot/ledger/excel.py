@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from bot.dates import DateError, ParsedDate, parse_date
+from bot.dates import MAX_YEAR, MIN_YEAR, DateError, ParsedDate, parse_date
 from bot.ledger.service import parse_requirement, parse_username
 
 # Column keys in the printed order.
@@ -372,6 +372,8 @@ def _requirement(value: Any) -> int | None:
 
 
 def _deadline(value: Any, today: date) -> ParsedDate | None:
+    if isinstance(value, date) and not MIN_YEAR <= value.year <= MAX_YEAR:
+        return None  # the years a typed date may have; year 1 does not even fit in UTC
     if isinstance(value, datetime):
         at = value.time()
         return ParsedDate(value.date(), None if at == time(0, 0) else at.replace(second=0))
@@ -391,6 +393,8 @@ def _deadline(value: Any, today: date) -> ParsedDate | None:
 def _moment(value: Any) -> datetime | None:
     if value is None or _text(value) == "":
         return None
+    if isinstance(value, date) and not MIN_YEAR <= value.year <= MAX_YEAR:
+        return None  # as for deadlines: "0001-01-01" cannot be stored as a UTC timestamp
     if isinstance(value, datetime):
         return value.replace(tzinfo=None, microsecond=0)
     if isinstance(value, date):
@@ -398,7 +402,8 @@ def _moment(value: Any) -> datetime | None:
     text = _text(value).replace("/", "-").replace("T", " ")
     for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
         try:
-            return datetime.strptime(text, fmt)
+            parsed = datetime.strptime(text, fmt)
         except ValueError:
             continue
+        return parsed if MIN_YEAR <= parsed.year <= MAX_YEAR else None
     return None

@@ -168,7 +168,7 @@ def parse_requirement(text: str) -> int | None:
     numerals = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
     if value in numerals:
         return numerals[value]
-    if value.isdigit() and 1 <= int(value) <= 5:
+    if value.isdecimal() and 1 <= int(value) <= 5:  # not isdigit(): int('²') fails
         return int(value)
     return None
 
