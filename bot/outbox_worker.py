@@ -150,33 +150,54 @@ class OutboxWorker:
                     await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
 
     async def drain_once(self, batch: int | None = None) -> int:
-        """Claim one batch and deliver it; returns how many rows were handled."""
-        now = self.clock.now()
-        async with self.db.session() as session:
-            items = await outbox.claim_batch(
-                session, self.owner, now, limit=batch or self.concurrency * 4, lease=self.lease
-            )
-        if not items:
-            return 0
+        """Deliver claimable rows until none is left; returns how many were handled.
+
+        Rows are claimed ``batch`` at a time (default four per concurrent send), the next
+        batch while the last rows of the previous one are still in flight: a pause between
+        batches would leave the rate budget unused (about 2% of a broadcast's time).
+        """
+        limit = batch or self.concurrency * 4
         queue: asyncio.Queue[outbox.OutboxItem] = asyncio.Queue()
-        for item in items:
-            queue.put_nowait(item)
+        claiming = asyncio.Lock()
+        exhausted = False
+        handled = 0
+
+        async def claim() -> None:
+            nonlocal exhausted
+            async with self.db.session() as session:
+                items = await outbox.claim_batch(
+                    session, self.owner, self.clock.now(), limit=limit, lease=self.lease
+                )
+            exhausted = not items
+            for item in items:
+                queue.put_nowait(item)
 
         async def worker() -> None:
+            nonlocal handled
             while not self._stopping:
+                if queue.qsize() < self.concurrency and not exhausted and not claiming.locked():
+                    async with claiming:
+                        await claim()
                 try:
                     item = queue.get_nowait()
                 except asyncio.QueueEmpty:
-                    return
+                    if exhausted or not claiming.locked():
+                        return
+                    await asyncio.sleep(0.005)  # another worker is claiming the next rows
+                    continue
                 await self._deliver(item)
+                handled += 1
 
-        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(items)))))
+        await claim()
+        if queue.empty():
+            return 0
+        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
         if not queue.empty():
             # Stopping: rows never tried go back at once, for this process's successor.
             left = [queue.get_nowait().id for _ in range(queue.qsize())]
             async with self.db.session() as session:
                 await outbox.release(session, left)
-        return len(items)
+        return handled
 
     async def _deliver(self, item: outbox.OutboxItem) -> None:
         text = str(item.payload.get("text", ""))
