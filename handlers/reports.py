@@ -12,7 +12,7 @@ from telegram import Update
 from telegram.error import TelegramError
 
 from bot import reports
-from bot.charts import ChartData, render_chart
+from bot.charts import LABEL_KEYS, ChartData, render_chart
 from bot.chats import effective_settings
 from bot.db.models import Chat, User
 from bot.report_xlsx import MEMBER_COLUMNS, firms_xlsx, study_record_workbook
@@ -81,19 +81,7 @@ def report_text(s: Services, locale: str, report: FirmReport) -> Html:
 
 def chart_png(s: Services, locale: str, report: FirmReport) -> bytes:
     plain = s.texts.plain
-    labels = {
-        key: plain(f"reports.chart.{key}", locale)
-        for key in (
-            "checkins",
-            "reflections",
-            "quiz",
-            "ledger",
-            "open",
-            "overdue",
-            "closed",
-            "no_data",
-        )
-    }
+    labels = {key: plain(f"reports.chart.{key}", locale) for key in LABEL_KEYS if key != "title"}
     labels["title"] = plain(
         "reports.chart.title",
         locale,
