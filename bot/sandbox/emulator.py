@@ -35,6 +35,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -1285,6 +1286,11 @@ class Emulator:
             try:
                 while self.webhook_url and not self._closing:
                     kick.clear()
+                    if not _on_this_machine(self.webhook_url):
+                        # The emulator never sends anything off this machine: updates wait,
+                        # as for a webhook that cannot be reached.
+                        await kick.wait()
+                        continue
                     for update in list(self._updates):
                         if len(in_flight) >= self._webhook_max_connections:
                             break
@@ -2724,6 +2730,11 @@ class Emulator:
             raise _bad(f"bot {field_name.replace('_', ' ')} is too long")
         self.bot_profile[(field_name, p.opt_str("language_code") or "")] = value
         return True
+
+
+def _on_this_machine(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _dumps(obj: Any) -> str:

@@ -101,8 +101,11 @@ async def test_get_me_wrong_token_and_unknown_method(emu: Emulator, bot: Bot) ->
     me = await bot.get_me()
     assert (me.id, me.username, me.is_bot) == (123456789, "firmbot_test_bot", True)
     wrong = Bot("1:wrong", base_url=emu.base_url)
-    with pytest.raises(InvalidToken):
-        await wrong.get_me()
+    try:
+        with pytest.raises(InvalidToken):
+            await wrong.get_me()
+    finally:
+        await wrong.shutdown()  # or its HTTP connection leaks into a later test's GC
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{emu.base_url}{emu.token}/sendCarrierPigeon") as resp:
             assert resp.status == 404
