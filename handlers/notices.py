@@ -46,7 +46,7 @@ async def cmd_notice(update: Update, context: Context) -> None:
     if not await _registered(update, context, locale):
         return
     args = command_args(context)
-    if len(args) > 1 or (args and args[0].lower() != "list" and not args[0].isdigit()):
+    if len(args) > 1 or (args and args[0].lower() != "list" and not args[0].isdecimal()):
         await reply(update, context, s.t("notices.usage", locale), quote=True)
         return
     if args and args[0].lower() == "list":
@@ -111,7 +111,7 @@ async def cmd_notice_send(update: Update, context: Context) -> None:
         await reply(update, context, s.t("notices.send.private_only", locale), quote=True)
         return
     args = command_args(context)
-    if len(args) != 1 or not args[0].isdigit():
+    if len(args) != 1 or not args[0].isdecimal():  # not isdigit(): int("²") fails
         await reply(update, context, s.t("notices.send.usage", locale))
         return
     now = s.clock.now()

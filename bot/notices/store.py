@@ -137,6 +137,8 @@ async def import_notice(
 
 
 async def get_notice(session: AsyncSession, notice_id: int) -> Notice | None:
+    if not 0 < notice_id < 2**31:  # a typed number the id column cannot hold: none such
+        return None
     return await session.get(Notice, notice_id)
 
 
