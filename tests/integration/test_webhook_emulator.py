@@ -276,3 +276,11 @@ async def test_a_stalled_call_times_out_and_is_not_carried_out(emu: Emulator, bo
         await bot.send_message(group.id, "never either")
     assert emu.messages(group.id) == []
     assert (await bot.send_message(group.id, "now")).text == "now"
+
+
+async def test_nothing_is_posted_off_this_machine(emu: Emulator, bot: Bot) -> None:
+    user = emu.create_user("张三")
+    await bot.set_webhook("https://firm.example/hook", secret_token=SECRET)
+    emu.send_message(emu.private_chat(user).id, user, "stays here")
+    await asyncio.sleep(0.2)
+    assert emu.webhook_deliveries == [] and emu.pending_updates() == 1
