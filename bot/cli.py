@@ -117,9 +117,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     except TelegramError as exc:
         # e.g. setWebhook refused: "bad webhook: ..."; Telegram's messages hold no secrets.
         return _fail(f"Telegram refused to start the bot: {exc}")
-    except OSError as exc:
-        # The HTTP server's port is taken, or the address is not this machine's.
-        return _fail(f"cannot serve HTTP: {exc.strerror or exc}")
 
 
 # --- check-config ---

@@ -47,6 +47,7 @@ async def migration_lock(db: Database) -> AsyncIterator[None]:
     if db.dialect != "postgresql":
         yield
         return
+    await db.ping()  # DatabaseUnavailable, with a clean message, if it is not there
     conn = await db.engine.connect()
     try:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")

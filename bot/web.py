@@ -48,6 +48,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot import coordination, outbox
 from bot import processed_updates as claims
 from bot.clock import Clock
+from bot.config import ConfigError
 from bot.db import Database, DatabaseUnavailable
 from bot.db.models import Schedule
 from bot.services import Services
@@ -394,7 +395,15 @@ class WebServer:
         runner = web.AppRunner(server, access_log=None, shutdown_timeout=15.0)
         await runner.setup()
         site = web.TCPSite(runner, self.listen, self.requested_port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            section = "webhook" if self.webhook else "http"
+            raise ConfigError(
+                f"{section}.port: cannot listen on {self.listen}:{self.requested_port} "
+                f"({exc.strerror or exc})"
+            ) from None
         self._runner = runner
         self._port = int(runner.addresses[0][1])
         if self.webhook:
@@ -411,7 +420,8 @@ class WebServer:
     # --- webhook ---
 
     async def _handle_webhook(self, request: web.Request) -> web.Response:
-        given = request.headers.get(SECRET_HEADER, "").encode()
+        # surrogateescape: a header that is not UTF-8 is a wrong secret (403), not a 500.
+        given = request.headers.get(SECRET_HEADER, "").encode(errors="surrogateescape")
         if not hmac.compare_digest(given, self._secret):
             self.results["refused"] += 1
             return web.Response(status=403, text="forbidden")

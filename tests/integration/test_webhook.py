@@ -469,3 +469,19 @@ def test_the_shipped_configs_are_valid() -> None:
     assert deployed.webhook.path == "/telegram" and deployed.webhook.listen == "127.0.0.1"
     locations = (root / "deploy" / "nginx" / "firmbot-locations.conf").read_text()
     assert f"location = {deployed.webhook.path} " in locations
+
+
+async def test_a_port_in_use_is_a_config_error_naming_the_key(
+    emulator: Emulator, database_url: str, clock: FakeClock, content: Content
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        config = harness_config(emulator, database_url, **webhook_overrides(port))
+        bot = BotHarness(emulator, config, clock, content=content)
+        with pytest.raises(
+            ConfigError, match=rf"^webhook\.port: cannot listen on 127\.0\.0\.1:{port}"
+        ):
+            await bot.start()
+    assert emulator.webhook_url == ""  # never told Telegram about a server that is not there
