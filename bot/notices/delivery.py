@@ -111,6 +111,8 @@ def section_html(notice: Notice, number: int, texts: Texts, locale: str) -> Html
     """A section in full (0: the whole text); None if the notice has no such section."""
     parsed = parsed_of(notice)
     if number == 0:
+        if not notice.text.strip():
+            return None  # an empty file was imported: an empty message would be refused
         return texts.t(
             "notices.section.full_text",
             locale,

@@ -65,6 +65,7 @@ class ReadNotice:
 def read_notice(data: bytes | str, *, declared_charset: str | None = None) -> ReadNotice:
     """Decode (UTF-8, GB18030, a page's charset), clean and parse a notice."""
     text = decode_document(data, declared_charset) if isinstance(data, bytes) else data
+    text = text.replace("\x00", "")  # PostgreSQL text and JSONB refuse NUL; it means nothing
     patterns = default_patterns()
     parsed = parse_notice(text, patterns=patterns)
     plain = html_to_text(text) if looks_like_html(text) else text

@@ -371,3 +371,64 @@ async def test_every_command_with_odd_arguments(
         run(one(command, who, args))
 
     await asyncio.to_thread(check)
+
+
+# --- notices: a fuzzed notice file imported, then read in the group ---
+
+NOTICE_PIECES = st.sampled_from(
+    [
+        *("关于开展学习的通知", "各律师事务所：", "一、", "二、", "（一）", "1.", "附件：1.名单"),
+        *("深圳市律师协会", "2023年7月24日", "请于8月31日前报送。", "\n", "\u3000", "<p>"),
+        *("</p>", "<b>", "&amp;", "&", "<", "<script>x</script>", "\x00", "\ufeff", "\u202e"),
+    ]
+)
+NOTICE = st.lists(st.one_of(NOTICE_PIECES, WORDS), min_size=1, max_size=30).map("".join)
+
+
+async def test_fuzzed_notices_import_and_read_in_the_group(
+    harness: BotHarness, firm: GroupChat, errors: Errors
+) -> None:
+    from bot.notices import delivery, store
+
+    run = on_loop(asyncio.get_running_loop())
+    s = harness.services
+
+    async def one(data: bytes) -> None:
+        async with s.db.session() as session:
+            result, _ = await delivery.import_and_queue(
+                session,
+                store.read_notice(data),
+                texts=s.texts,
+                config=s.config,
+                now=s.clock.now(),
+                source="fuzz",
+                imported_by="fuzz",
+                auto=False,
+            )
+            number = result.notice.id
+        new = await ask(harness, firm, "李四", f"/notice {number}")
+        check_answer(harness, errors, f"/notice {number}", new)
+        for row in new[-1].reply_markup["inline_keyboard"] if new[-1].reply_markup else []:
+            for button in row:
+                update = harness.emulator.press_button(
+                    firm.id, new[-1].message_id, firm.members["李四"], data=button["callback_data"]
+                )
+                await harness.handled(update)
+                query = update["callback_query"]["id"]
+                answers = harness.emulator.callback_answers
+                assert [a for a in answers if a["callback_query_id"] == query], "unanswered"
+                assert errors.take() == [], f"errors logged for {button['callback_data']}"
+
+    @settings(max_examples=25, deadline=None, derandomize=True)
+    @given(
+        st.one_of(
+            NOTICE.map(lambda t: t.encode("utf-8", errors="replace")),
+            NOTICE.map(lambda t: t.encode("gb18030", errors="replace")),
+            st.binary(min_size=1, max_size=300),
+        )
+    )
+    @example("关于学习的通知\n各律师事务所：\n一、请\x00学习。\n".encode())
+    def check(data: bytes) -> None:
+        run(one(data))
+
+    await asyncio.to_thread(check)

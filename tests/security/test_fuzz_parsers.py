@@ -32,6 +32,7 @@ from bot.ledger.service import LedgerError
 from bot.ledger.transfer import header_aliases, status_aliases
 from bot.notices import default_labels, parse_notice, render_summary_html, split_message
 from bot.notices.delivery import parse_section_data
+from bot.notices.store import read_notice
 from bot.settings import SettingError
 from bot.study.timeparse import MAX_AHEAD, SessionTimeError, parse_start
 from bot.texts import LOCALES, Texts
@@ -242,8 +243,13 @@ def test_any_notice_text_or_html_parses_and_renders(text: str) -> None:
 @example(b"<meta charset=idna>" + b"\xff\xfe" * 20)
 @example(b"\xef\xbb\xbf" + b"\xff" * 10)
 @example(b"\xff\xfe" + b"\x00\xd8" * 5)
+@example("关于学习的通知\n一、请\x00学习。".encode())
+@example("通知".encode("utf-16-le"))  # UTF-16 without a BOM is valid UTF-8 with NULs
 def test_any_notice_bytes_parse(data: bytes) -> None:
     parse_notice(data)
+    read = read_notice(data)  # what `firmbot notice import` stores
+    for text in (read.text, read.parsed.title, read.parsed.summary):
+        assert "\x00" not in text  # PostgreSQL text and JSONB columns refuse NUL
 
 
 # --- the ledger's xlsx reader ---
