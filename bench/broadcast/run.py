@@ -19,9 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import gc
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -29,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
@@ -37,9 +40,10 @@ from telegram.ext import AIORateLimiter, ExtBot
 from bot.clock import Clock
 from bot.content.loader import load_content
 from bot.content.paths import default_content_dir
+from bot.db import Database
 from bot.db.models import Chat
 from bot.notices import delivery, store
-from bot.sandbox.driver import BotHarness, harness_config
+from bot.sandbox.driver import harness_config
 from bot.sandbox.emulator import Emulator, SentMessage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +63,7 @@ class Result:
     ratio: float  # per_second / LIMIT
     refused_429: int
     errors: int
-    cpu_seconds: float  # of this whole process (emulator included) during the phase
+    cpu_seconds: float  # of the sending process during the phase (FirmBot: its own process)
 
 
 class Deliveries:
@@ -105,68 +109,101 @@ def refused_sends(emulator: Emulator, since: int) -> int:
     return sum(1 for c in emulator.requests[since:] if c.status == 429)
 
 
-async def firmbot_phase(
-    emulator: Emulator, deliveries: Deliveries, count: int, database_url: str
-) -> Result:
-    content = load_content(default_content_dir())
-    config = harness_config(
-        emulator,
-        database_url,
-        scheduling={"tick_seconds": 3600, "lease_seconds": 600},
-        log_level="WARNING",
+async def _bot_process(config: Path, token: str, log: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "-c",
+        str(config),
+        "run",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=log.open("ab"),
+        env={**os.environ, "FIRMBOT_TOKEN": token, "FIRMBOT_DATABASE_URL": ""},
     )
-    harness = BotHarness(emulator, config, Clock(), content=content)
-    await harness.start()
-    s = harness.services
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a live process (Linux /proc), 0 if unknown."""
     try:
-        now = s.clock.now()
-        chats: list[int] = []
-        async with s.db.session() as session:
-            for n in range(count):
-                chat = emulator.create_group(f"律所{n + 1:05d}")
-                emulator.set_member(chat.id, emulator.bot_user, "administrator")
-                session.add(
-                    Chat(
-                        id=chat.id,
-                        type="group",
-                        title=chat.title,
-                        active=True,
-                        bot_is_admin=True,
-                        settings={},
-                        created_at=now,
-                        updated_at=now,
-                    )
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def firmbot_phase(
+    emulator: Emulator, deliveries: Deliveries, count: int, database_url: str, workdir: Path
+) -> Result:
+    """FirmBot as in production: ``firmbot run`` in its own process, the outbox delivering."""
+    content = load_content(default_content_dir())
+    config = harness_config(emulator, database_url)
+    db = Database(config.database)
+    await db.upgrade()
+    now = Clock().now()
+    chats: list[int] = []
+    async with db.session() as session:
+        for n in range(count):
+            chat = emulator.create_group(f"律所{n + 1:05d}")
+            emulator.set_member(chat.id, emulator.bot_user, "administrator")
+            session.add(
+                Chat(
+                    id=chat.id,
+                    type="group",
+                    title=chat.title,
+                    active=True,
+                    bot_is_admin=True,
+                    settings={},
+                    created_at=now,
+                    updated_at=now,
                 )
-                chats.append(chat.id)
+            )
+            chats.append(chat.id)
+    path = workdir / "bot.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "telegram": {"base_url": emulator.base_url, "poll_timeout": 1},
+                "database": {"url": database_url},
+                "log_level": "WARNING",
+            }
+        ),
+        encoding="utf-8",
+    )
+    bot = await _bot_process(path, emulator.token, workdir / "bot.log")
+    try:
+        await emulator.wait_for(lambda: bool(emulator.calls("getUpdates")), timeout=60)
         since = len(emulator.requests)
         deliveries.reset()
-        cpu = time.process_time()
-        async with s.db.session() as session:
+        gc.collect()
+        gc.freeze()  # the emulator's own set-up is no work for the collector during the run
+        async with db.session() as session:
             _, plan = await delivery.import_and_queue(
                 session,
                 store.read_notice(SEED.read_bytes()),
-                texts=s.texts,
-                config=s.config,
-                now=s.clock.now(),
+                texts=content.texts,
+                config=config,
+                now=Clock().now(),
                 source="bench",
                 imported_by="bench",
             )
         assert plan is not None and len(plan.targets) == count
-        s.outbox.wake()
+        cpu = _cpu_seconds(bot.pid)
         deadline = time.monotonic() + count / LIMIT * 2 + 60
         while time.monotonic() < deadline:
-            async with s.db.session() as session:
+            async with db.session() as session:
                 state = await delivery.broadcast_state(session, plan.notice_id)
             if state.finished:
                 break
             await asyncio.sleep(0.2)
-        cpu = time.process_time() - cpu
-        errors = state.failed + state.pending + state.sending
-        return deliveries.result(
-            "FirmBot outbox", chats, refused_sends(emulator, since), errors, cpu
-        )
+        cpu = _cpu_seconds(bot.pid) - cpu
     finally:
-        await harness.stop()
+        if bot.returncode is None:
+            bot.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(bot.wait(), 30)
+        await db.dispose()
+    errors = state.failed + state.pending + state.sending
+    return deliveries.result("FirmBot outbox", chats, refused_sends(emulator, since), errors, cpu)
 
 
 async def baseline_phase(
@@ -234,7 +271,7 @@ async def main(args: argparse.Namespace) -> list[Result]:
         results = []
         with tempfile.TemporaryDirectory() as tmp:
             url = args.db or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-            results.append(await firmbot_phase(emulator, deliveries, args.chats, url))
+            results.append(await firmbot_phase(emulator, deliveries, args.chats, url, Path(tmp)))
             print(table(results), flush=True)
         if not args.skip_baseline:
             from bot.db.models.notices import Notice
