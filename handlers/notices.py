@@ -212,7 +212,7 @@ async def _refresh_state(update: Update, context: Context, args: list[str]) -> N
             query.id, s.texts.plain("errors.admin_only", locale), alert=True
         )
         return
-    if len(args) != 1 or not args[0].isdigit() or chat is None:
+    if len(args) != 1 or not args[0].isdecimal() or chat is None:
         await s.sender.answer_callback(query.id)
         return
     notice_id = int(args[0])

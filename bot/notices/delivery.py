@@ -58,7 +58,7 @@ def section_data(notice_id: int, number: int) -> str:
 
 def parse_section_data(args: Sequence[str]) -> tuple[int, int] | None:
     """(notice id, section number) from the arguments of ``notice:sec:...``."""
-    if len(args) != 2 or not all(a.isdigit() for a in args):
+    if len(args) != 2 or not all(a.isdecimal() and len(a) <= 9 for a in args):
         return None
     return int(args[0]), int(args[1])
 

@@ -107,7 +107,10 @@ async def import_notice(
     imported_by: str | None,
     now: datetime,
 ) -> ImportResult:
-    """Store a notice unless it is there already (then nothing changes)."""
+    """Store a notice unless it is there already (then nothing changes).
+
+    Callers refuse a notice without a title first (the CLI says the file holds none).
+    """
     found = await find_same(session, read)
     if found is not None:
         return ImportResult(found[0], created=False, same=found[1])

@@ -114,6 +114,8 @@ def import_command(config: Config, source: str, *, auto: bool = True) -> int:
     except _Failed as exc:
         return _err(str(exc))
     read = store.read_notice(data, declared_charset=charset)
+    if not read.parsed.title.strip():
+        return _err(texts.plain("notices.cli.empty", locale, source=source))
     lines = asyncio.run(_import(config, texts, read, origin, auto=auto))
     print("\n".join(lines))
     return EXIT_OK

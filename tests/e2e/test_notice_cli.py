@@ -120,6 +120,14 @@ async def test_import_stores_once_and_says_so_the_second_time(
     assert code == 0
     assert out.strip() == f"通知 1「{TITLE}」已导入过（内容相同），未作任何改动。"
 
+    empty = tmp_path / "empty.html"
+    empty.write_text("<html><body><p></p></body></html>", "utf-8")
+    code, out, err = await firmbot("notice", "import", str(empty), config=config)
+    assert code == 1 and out == ""
+    assert err.strip() == (
+        f"firmbot: 无法导入 {empty}：其中没有可识别的通知（找不到标题和正文）。未作任何改动。"
+    )
+
     # A corrected re-issue: other words, the same title and date.
     edited = tmp_path / "seed-edited.txt"
     edited.write_text(
