@@ -689,6 +689,8 @@ async def finish_dialog(update: Update, context: Context, w: Where, found: Dialo
     user = update.effective_user
     if user is not None:
         state(context).dialogs.pop((w.chat_id, user.id), None)
+    if not await require_admin(update, context):  # demoted since the dialog started
+        return
     data = found.data
     draft = Draft(
         problem=data["problem"],
@@ -1288,6 +1290,8 @@ async def confirm(update: Update, context: Context, w: Where, action: str, token
         await s.sender.answer_callback(
             query.id, s.texts.plain("ledger.errors.not_yours", w.locale), alert=True
         )
+        return
+    if action == "ok" and not await require_admin(update, context):  # demoted since asking
         return
     state(context).take_pending(token, w.now)
     await s.sender.answer_callback(query.id)

@@ -624,6 +624,8 @@ async def _session_topic(
         _drafts(context)[user.id] = starts_at.isoformat()
         return ASK_TOPIC
     _drafts(context).pop(user.id, None)
+    if in_dialog and not await require_admin(update, context):  # demoted since /session
+        return ConversationHandler.END
     await _create_session(update, context, starts_at, topic)
     return ConversationHandler.END
 

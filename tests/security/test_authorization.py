@@ -872,3 +872,53 @@ async def test_authorization_matrix(name: str, world: World) -> None:
     wanted = {a: ALLOWED if a in EXPECTED[name] else REFUSED for a in spec.actors}
     wrong = {a: (got[a], wanted[a]) for a in spec.actors if got[a] != wanted[a]}
     assert wrong == {}, f"{name}: (got, expected) per actor"
+
+
+# --- rights change while the bot runs ---
+
+
+async def test_promotion_and_demotion_apply_at_once(world: World) -> None:
+    """chat_member updates refresh the cached answer: no minutes of stale rights."""
+    wang, li = world.people["chat_admin"], world.people["member"]
+    assert (await world.send("chat_admin", "/settings"))[-1].buttons
+    await world.harness.handled(world.emulator.set_admin(world.firm.id, wang, False))
+    assert admin_only(world, await world.send("chat_admin", "/settings"))
+    await world.harness.handled(world.emulator.set_admin(world.firm.id, li, True))
+    assert (await world.send("member", "/settings"))[-1].buttons
+    # Promoted in the other group, 钱七 is still nobody here.
+    assert admin_only(world, await world.send("other_chat_admin", "/settings"))
+
+
+async def test_an_admin_demoted_mid_dialog_cannot_finish_it(world: World) -> None:
+    """Rights are checked when something is stored, not only when a dialog starts."""
+    wang = world.people["chat_admin"]
+    items, stored_sessions = await ledger_count(world), len(await sessions(world))
+
+    async def demote() -> None:
+        await world.harness.handled(world.emulator.set_admin(world.firm.id, wang, False))
+
+    async def promote() -> None:
+        await world.harness.handled(world.emulator.set_admin(world.firm.id, wang, True))
+
+    # The guided /ledger_add: five answers, then the deadline would store the item.
+    await world.send("chat_admin", "/ledger_add")
+    for answer in ("问题", "1", "目标", "措施", "@zhaoliu"):
+        await world.send("chat_admin", answer)
+    await demote()
+    assert admin_only(world, await world.send("chat_admin", "2023-08-31"))
+    # The /session dialog: the time and topic would store the session.
+    await promote()
+    await world.send("chat_admin", "/session")
+    await demote()
+    assert admin_only(world, await world.send("chat_admin", "2023-08-05 14:00 座谈会精神"))
+    # The one-line form with a past deadline waits for the admin's confirmation.
+    await promote()
+    await world.send("chat_admin", "/ledger_add 过期 | 1 | 措施 | @zhaoliu | 2023-07-01")
+    question = world.firm.last()
+    await demote()
+    answer, _ = await world.press(
+        "chat_admin", question, question.button_data(world.t("ledger.buttons.confirm_past"))
+    )
+    assert alert(answer, world.t("errors.admin_only"))
+    assert await ledger_count(world) == items
+    assert len(await sessions(world)) == stored_sessions
