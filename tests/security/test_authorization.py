@@ -922,3 +922,49 @@ async def test_an_admin_demoted_mid_dialog_cannot_finish_it(world: World) -> Non
     assert alert(answer, world.t("errors.admin_only"))
     assert await ledger_count(world) == items
     assert len(await sessions(world)) == stored_sessions
+
+
+# --- forged callback data: no acting on another group's things ---
+
+
+async def forged_press(
+    w: World, actor: str, message: SentMessage, data: str
+) -> tuple[dict[str, Any], list[SentMessage]]:
+    """A modified client sends callback data the bot never put on this message."""
+    live = w.firm.message(message.message_id)
+    saved = live.reply_markup
+    live.reply_markup = {"inline_keyboard": [[{"text": "x", "callback_data": data}]]}
+    try:
+        return await w.press(actor, live, data)
+    finally:
+        live.reply_markup = saved
+
+
+async def test_forged_buttons_cannot_reach_another_groups_items_or_sessions(world: World) -> None:
+    other, admin_b = world.other, world.people["other_chat_admin"]
+    await other.say("孙八", "大家好")
+    await other.say(admin_b, "/ledger_add 乙所问题 | 1 | 措施 | 孙八 | 2023-08-31")
+    await other.say(admin_b, "/session 2023-08-05 14:00 乙所集中学习")
+    async with world.services.db.session() as session:
+        b_item = await session.scalar(select(LedgerItem).where(LedgerItem.chat_id == other.id))
+        b_session = await session.scalar(
+            select(StudySession).where(StudySession.chat_id == other.id)
+        )
+    assert b_item is not None and b_session is not None
+    await world.send("chat_admin", "/ledger")
+    board = world.firm.last()
+    for data in (
+        f"ledger:close:{b_item.id}",
+        f"ledger:reject:{b_item.id}",
+        f"ledger:done:{b_item.id}",
+        f"ledger:snooze:{b_item.id}",
+        f"study:sx:{b_session.id}",
+    ):
+        answer, new = await forged_press(world, "chat_admin", board, data)
+        assert answer["show_alert"] and not new, (data, answer, texts(new))
+    assert (await world.item(b_item.id)).status == "open"
+    assert next(s for s in await sessions(world) if s.id == b_session.id).status == "scheduled"
+    # Bot-wide buttons pressed by a group admin in the group.
+    for data in ("notice:state:1", "firms:x", "firms:s:name"):
+        answer, new = await forged_press(world, "chat_admin", board, data)
+        assert answer["show_alert"] and not new, (data, answer, texts(new))
