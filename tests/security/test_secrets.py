@@ -163,6 +163,30 @@ def test_setup_logging_turns_down_url_loggers_and_redacts_token_and_secret() -> 
     assert text.count("***") >= 4 and "Traceback" in text and "RuntimeError" in text
 
 
+def test_firmbot_run_sets_up_logging_with_the_token_and_the_webhook_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """What `firmbot run` passes to setup_logging: both secrets, from the environment too."""
+    from bot import cli
+
+    token = "123456:ABC-env_token_part"
+    calls: list[tuple[str, list[str]]] = []
+
+    async def serve(config: Any) -> int:
+        return 0
+
+    monkeypatch.setattr(
+        cli, "setup_logging", lambda level, secrets: calls.append((level, list(secrets)))
+    )
+    monkeypatch.setattr(cli, "_serve", serve)
+    monkeypatch.setenv("FIRMBOT_TOKEN", token)
+    monkeypatch.setenv("FIRMBOT_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    path = tmp_path / "config.yaml"
+    path.write_text("log_level: DEBUG\n", encoding="utf-8")
+    assert cli.main(["-c", str(path), "run"]) == 0
+    assert calls == [("DEBUG", [token, WEBHOOK_SECRET])]
+
+
 async def test_httpx_would_log_the_token_if_it_were_not_turned_down(emulator: Emulator) -> None:
     """Why setup_logging turns httpx down: its INFO line is the request URL."""
     with production_logging([emulator.token]) as logs:
