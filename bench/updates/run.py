@@ -1,0 +1,454 @@
+"""Updates: CPU seconds per update, FirmBot against a bare PTB echo bot, same stream.
+
+One emulator (in this process) and one update stream: members of G groups pressing the
+study check-in button, answering quiz polls and sending /ledger, in equal parts and in a
+fixed random order. Each bot runs in a child process of its own (``child.py``) and long-polls
+the emulator; we read that process's CPU time (user + system, all threads, from
+/proc via psutil) before the first update and after the bot has handled the last one
+and everything it triggered has settled (no API call for ``--settle`` seconds: FirmBot
+edits a prompt's check-in count a moment later). The child's idle CPU rate, measured
+beforehand, is subtracted for that settling wait. This process's own CPU (the emulator,
+the injection) is never counted.
+
+Setup, not timed: FirmBot registers the groups (as when the bot is added), the members
+and ``--items`` open ledger items per group are seeded, the 09:00 study prompt goes out and
+an admin starts a quiz round in each group.
+
+    .venv/bin/python -m bench.updates.run [--updates 2000] [--rate 100] [--db sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.common import (
+    ROOT,
+    backends,
+    cpu_seconds,
+    local,
+    machine,
+    quiet_logging,
+    table,
+    throwaway_database,
+)
+from bot.clock import FakeClock
+from bot.content.loader import load_content
+from bot.content.paths import default_content_dir
+from bot.db.models import Member, User
+from bot.db.models.ledger import OPEN, LedgerCounter, LedgerItem
+from bot.sandbox.driver import BotHarness, GroupChat, harness_config, make_group
+from bot.sandbox.emulator import Emulator, EmuUser
+
+DAY = date(2023, 7, 25)  # a Tuesday
+KINDS = ("checkin", "poll", "ledger")
+
+
+@dataclass
+class Group:
+    chat_id: int
+    members: list[EmuUser]
+    prompt_id: int
+    checkin_data: str
+    polls: list[tuple[str, int]]  # (poll id, number of options)
+
+
+@dataclass(frozen=True)
+class Item:
+    kind: str
+    chat_id: int
+    user: EmuUser
+    poll: tuple[str, int] | None = None
+    option: int = 0
+
+
+@dataclass
+class Run:
+    bot: str
+    stream: str
+    updates: int
+    seconds: float  # first update injected -> last one handled
+    cpu: float  # the bot process, idle rate subtracted for the settling wait
+    idle_ms_per_s: float
+    calls: int  # Bot API calls other than getUpdates
+    errors: int
+    polls: int  # getUpdates calls
+    extra: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def cpu_ms_per_update(self) -> float:
+        return self.cpu / self.updates * 1000
+
+
+async def setup_world(emulator: Emulator, url: str, args: argparse.Namespace) -> list[Group]:
+    content = load_content(default_content_dir())
+    clock = FakeClock(local(DAY, 8, 50))
+    harness = BotHarness(
+        emulator, harness_config(emulator, url, log_level="WARNING"), clock, content=content
+    )
+    await harness.start()
+    s = harness.services
+    try:
+        chats: list[GroupChat] = []
+        for g in range(args.groups):
+            names = [f"律师{g + 1:03d}-{m + 1:02d}" for m in range(args.members)]
+            chats.append(await make_group(harness, f"律所{g + 1:03d}", names, admins=(names[1],)))
+        now = clock.now()
+        rng = random.Random(args.seed)
+        async with s.db.session() as session:
+            for chat in chats:
+                users = list(chat.members.values())
+                for user in users[1:]:  # the creator is known from adding the bot
+                    session.add(
+                        User(
+                            id=user.id,
+                            first_name=user.first_name,
+                            language_code=user.language_code,
+                            created_at=now,
+                            last_seen_at=now,
+                        )
+                    )
+                    session.add(
+                        Member(
+                            chat_id=chat.id,
+                            user_id=user.id,
+                            status="administrator" if user is users[1] else "member",
+                            joined_at=now,
+                            last_seen_at=now,
+                        )
+                    )
+                for seq in range(1, args.items + 1):
+                    owner = users[rng.randrange(len(users))]
+                    session.add(
+                        LedgerItem(
+                            chat_id=chat.id,
+                            year=DAY.year,
+                            seq=seq,
+                            problem=f"问题{seq}：学习记录不全，未按要求整理",
+                            requirement=1 + seq % 5,
+                            measures="每周整理一次学习记录并存档",
+                            owner_user_id=owner.id,
+                            owner_name=owner.first_name,
+                            deadline_date=DAY + timedelta(days=rng.randint(-10, 40)),
+                            status=OPEN,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                session.add(LedgerCounter(chat_id=chat.id, year=DAY.year, last_seq=args.items))
+        clock.set(local(DAY, 9, 0))
+        await harness.tick()
+        for chat in chats:
+            await chat.say(list(chat.members)[1], "/quiz")
+        await harness.settle()
+        groups = []
+        for chat in chats:
+            prompt = next(
+                m
+                for m in chat.messages()
+                if m.reply_markup
+                and any(
+                    b.get("callback_data", "").startswith("study:in:")
+                    for row in m.reply_markup["inline_keyboard"]
+                    for b in row
+                )
+            )
+            data = next(
+                b["callback_data"]
+                for row in (prompt.reply_markup or {})["inline_keyboard"]
+                for b in row
+                if b.get("callback_data", "").startswith("study:in:")
+            )
+            polls = [(m.poll["id"], len(m.poll["options"])) for m in chat.messages() if m.poll]
+            if not polls:
+                raise SystemExit(f"no quiz polls in {chat.id}:\n{emulator.describe()}")
+            groups.append(
+                Group(chat.id, list(chat.members.values()), prompt.message_id, data, polls)
+            )
+    finally:
+        await harness.stop()
+    return groups
+
+
+def make_stream(groups: list[Group], count: int, kinds: tuple[str, ...], seed: int) -> list[Item]:
+    """``count`` updates, kinds in equal parts, groups and members at random; a member
+    answers each poll at most once (Telegram forbids a second vote)."""
+    rng = random.Random(seed)
+    answered: set[tuple[str, int]] = set()
+    items = []
+    for n in range(count):
+        kind = kinds[n % len(kinds)]
+        group = groups[rng.randrange(len(groups))]
+        if kind == "poll":
+            for _ in range(100):
+                poll = group.polls[rng.randrange(len(group.polls))]
+                user = group.members[rng.randrange(len(group.members))]
+                if (poll[0], user.id) not in answered:
+                    break
+            else:
+                raise SystemExit("not enough poll answers left: use more --groups or --members")
+            answered.add((poll[0], user.id))
+            items.append(Item(kind, group.chat_id, user, poll, rng.randrange(poll[1])))
+        else:
+            items.append(
+                Item(kind, group.chat_id, group.members[rng.randrange(len(group.members))])
+            )
+    rng.shuffle(items)
+    return items
+
+
+def injector(emulator: Emulator, groups: list[Group]) -> Callable[[Item], None]:
+    by_id = {g.chat_id: g for g in groups}
+
+    def inject(item: Item) -> None:
+        group = by_id[item.chat_id]
+        if item.kind == "checkin":
+            emulator.press_button(
+                group.chat_id, group.prompt_id, item.user, data=group.checkin_data
+            )
+        elif item.kind == "ledger":
+            emulator.send_message(group.chat_id, item.user, "/ledger")
+        else:
+            assert item.poll is not None
+            emulator.inject_update(
+                {
+                    "poll_answer": {
+                        "poll_id": item.poll[0],
+                        "user": item.user.to_dict(),
+                        "option_ids": [item.option],
+                        "option_persistent_ids": [str(item.option)],
+                    }
+                }
+            )
+
+    return inject
+
+
+async def drop_pending(emulator: Emulator) -> None:
+    """Confirm every queued update, as a bot's next getUpdates would."""
+    url = f"{emulator.base_url}{emulator.token}/getUpdates"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, params={"offset": emulator.last_update_id + 1, "timeout": 0}) as answer,
+    ):
+        answer.raise_for_status()
+
+
+class Child:
+    def __init__(self, proc: asyncio.subprocess.Process, pid: int) -> None:
+        self.proc = proc
+        self.pid = pid
+
+    @classmethod
+    async def start(cls, bot: str, emulator: Emulator, url: str) -> Child:
+        command = [
+            sys.executable, "-m", "bench.updates.child", bot,
+            "--base-url", emulator.base_url, "--token", emulator.token,
+            "--db", url, "--now", local(DAY, 9, 1).isoformat(),
+        ]  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *command, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+        event = await cls._read(proc)
+        return cls(proc, int(event["pid"]))
+
+    @staticmethod
+    async def _read(proc: asyncio.subprocess.Process) -> dict[str, Any]:
+        assert proc.stdout is not None
+        line = await proc.stdout.readline()
+        if not line:
+            raise SystemExit("the bot process ended early")
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    async def tell(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        await self.proc.stdin.drain()
+
+    async def handled(self) -> dict[str, Any]:
+        return await self._read(self.proc)
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            await self.tell("quit")
+            try:
+                await asyncio.wait_for(self.proc.wait(), 30)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+def busy_calls(emulator: Emulator, since: int) -> list[Any]:
+    return [c for c in emulator.requests[since:] if c.method != "getUpdates"]
+
+
+async def measure(
+    bot: str,
+    name: str,
+    emulator: Emulator,
+    url: str,
+    stream: list[Item],
+    inject: Callable[[Item], None],
+    args: argparse.Namespace,
+) -> Run:
+    await drop_pending(emulator)
+    child = await Child.start(bot, emulator, url)
+    try:
+        await asyncio.sleep(1.0)  # start-up work (menus, the first tick) is not counted
+        idle_start = cpu_seconds(child.pid)
+        await asyncio.sleep(2.0)
+        idle_rate = (cpu_seconds(child.pid) - idle_start) / 2.0
+        since = len(emulator.requests)
+        await child.tell(f"expect {len(stream)}")
+        cpu0 = cpu_seconds(child.pid)
+        started = time.monotonic()
+        for n, item in enumerate(stream):
+            inject(item)
+            if args.rate:
+                delay = started + (n + 1) / args.rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            elif n % 100 == 99:
+                await asyncio.sleep(0)
+        handled = asyncio.create_task(child.handled())
+        await asyncio.wait_for(handled, args.timeout)
+        done = time.monotonic()
+        # Settle: the effects of the last updates (debounced edits) are the bot's cost too.
+        seen = len(busy_calls(emulator, since))
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < args.settle:
+            await asyncio.sleep(0.1)
+            now_seen = len(busy_calls(emulator, since))
+            if now_seen != seen:
+                seen, quiet_since = now_seen, time.monotonic()
+        cpu = cpu_seconds(child.pid) - cpu0 - idle_rate * (time.monotonic() - quiet_since)
+    finally:
+        await child.stop()
+    calls = busy_calls(emulator, since)
+    methods: dict[str, int] = {}
+    for call in calls:
+        methods[call.method] = methods.get(call.method, 0) + 1
+    return Run(
+        bot=bot,
+        stream=name,
+        updates=len(stream),
+        seconds=done - started,
+        cpu=cpu,
+        idle_ms_per_s=idle_rate * 1000,
+        calls=len(calls),
+        errors=sum(1 for c in calls if c.status != 200),
+        polls=sum(1 for c in emulator.requests[since:] if c.method == "getUpdates"),
+        extra=methods,
+    )
+
+
+async def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> list[Run]:
+    runs: list[Run] = []
+    async with throwaway_database(backend, tmp) as url, Emulator() as emulator:
+        groups = await setup_world(emulator, url, args)
+        emulator.latency = args.latency
+        inject = injector(emulator, groups)
+        streams = [("mix", KINDS)]
+        if args.by_kind:
+            streams += [(kind, (kind,)) for kind in KINDS]
+        seed = args.seed
+        for name, kinds in streams:
+            for bot in ("echo", "firmbot"):
+                seed += 1
+                stream = make_stream(groups, args.updates, kinds, seed)
+                run = await measure(bot, name, emulator, url, stream, inject, args)
+                runs.append(run)
+                print(
+                    f"[{backend}] {name:7} {bot:8} {run.cpu_ms_per_update:6.2f} ms CPU/update "
+                    f"({run.calls} calls, {run.errors} errors)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    return runs
+
+
+async def main(args: argparse.Namespace) -> None:
+    results: dict[str, list[Run]] = {}
+    with tempfile.TemporaryDirectory(prefix="firmbot-bench-") as tmp:
+        for backend in backends(args.db):
+            results[backend] = await run_backend(backend, args, Path(tmp))
+    print()
+    pace = f"{args.rate:g} updates/s" if args.rate else "all at once"
+    print(
+        f"Updates: {args.updates} per stream ({pace}) from {args.groups} groups x "
+        f"{args.members} members; emulator latency {args.latency * 1000:.0f} ms"
+    )
+    print(f"machine: {machine()}")
+    rows = []
+    for backend, runs in results.items():
+        echo = {r.stream: r for r in runs if r.bot == "echo"}
+        for r in runs:
+            ratio = r.cpu_ms_per_update / echo[r.stream].cpu_ms_per_update
+            rows.append(
+                (
+                    backend, r.stream, "FirmBot" if r.bot == "firmbot" else "PTB echo",
+                    r.updates, r.seconds, r.cpu, r.cpu_ms_per_update,
+                    ratio if r.bot == "firmbot" else 1.0, r.calls, r.errors, r.polls,
+                    r.idle_ms_per_s,
+                )
+            )  # fmt: skip
+    print(
+        table(
+            [
+                "db", "stream", "bot", "updates", "seconds", "CPU s", "CPU ms/update",
+                "x echo", "API calls", "errors", "getUpdates", "idle CPU ms/s",
+            ],
+            rows,
+        )
+    )  # fmt: skip
+    if args.verbose:
+        for backend, runs in results.items():
+            for r in runs:
+                print(f"[{backend}] {r.stream} {r.bot}: {r.extra}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.updates.run", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--updates", type=int, default=2000, help="updates per stream (2000)")
+    parser.add_argument(
+        "--rate", type=float, default=100.0, help="updates per second, 0 = all at once (100)"
+    )
+    parser.add_argument("--groups", type=int, default=50, help="groups (50)")
+    parser.add_argument("--members", type=int, default=20, help="members per group (20)")
+    parser.add_argument("--items", type=int, default=12, help="open ledger items per group (12)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per API call (0)")
+    parser.add_argument("--settle", type=float, default=5.0, help="quiet seconds at the end (5)")
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--by-kind", action="store_true", help="also one stream per kind of update")
+    parser.add_argument("--db", default="sqlite", help="sqlite, postgresql or both (sqlite)")
+    parser.add_argument("--verbose", action="store_true", help="API calls by method")
+    parser.add_argument("--quick", action="store_true", help="300 updates, 10 groups")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.updates, args.groups = 300, 10
+    return args
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
+    quiet_logging()
+    asyncio.run(main(parse_args()))
