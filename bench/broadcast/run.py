@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import collections
 import gc
+import itertools
 import json
 import logging
 import os
@@ -107,6 +108,13 @@ class Deliveries:
 
 def refused_sends(emulator: Emulator, since: int) -> int:
     return sum(1 for c in emulator.requests[since:] if c.status == 429)
+
+
+def bunched_arrivals(emulator: Emulator, since: int, under: float = 0.010) -> int:
+    """Sends that reached the emulator less than ``under`` s after the previous one: the
+    sender's spacing is 34 ms, so these left together (after a stall of the event loop)."""
+    times = [c.time for c in emulator.requests[since:] if c.method == "sendMessage"]
+    return sum(1 for a, b in itertools.pairwise(times) if b - a < under)
 
 
 async def _bot_process(config: Path, token: str, log: Path) -> asyncio.subprocess.Process:
@@ -203,6 +211,10 @@ async def firmbot_phase(
             await asyncio.wait_for(bot.wait(), 30)
         await db.dispose()
     errors = state.failed + state.pending + state.sending
+    print(
+        f"FirmBot: {bunched_arrivals(emulator, since)} sends arrived < 10 ms after the previous",
+        file=sys.stderr,
+    )
     return deliveries.result("FirmBot outbox", chats, refused_sends(emulator, since), errors, cpu)
 
 
