@@ -233,7 +233,17 @@ async def test_bot_api_5xx_timeouts_and_429_bursts_lose_nothing_and_repeat_nothi
     emu: Emulator, database_url: str, tmp_path: Path
 ) -> None:
     require_postgresql(database_url)
-    async with cluster(emu, database_url, tmp_path, overrides={"log_level": "DEBUG"}) as running:
+    overrides = {
+        "log_level": "DEBUG",
+        # The production lease: an outbox row retried for longer than its lease is claimed
+        # again by the worker's next batch (see the report), and these faults keep some
+        # rows in flight for over 10 s.
+        "scheduling": {"lease_seconds": 300},
+        # These faults are dense: one message may meet two 429 bursts, a timeout and 5xx
+        # answers, and the sender's default budget (5, shared by 429s and errors) gives up.
+        "sender": {"max_retries": 8},
+    }
+    async with cluster(emu, database_url, tmp_path, overrides=overrides) as running:
         firms = firm_groups(emu, 4, 6)
         await emu.wait_delivered(emu.last_update_id, timeout=30)
         audience = silent_groups(emu, 150)
@@ -257,7 +267,7 @@ async def test_bot_api_5xx_timeouts_and_429_bursts_lose_nothing_and_repeat_nothi
         )
         await emu.wait_delivered(emu.last_update_id, timeout=60)
         emu.error_rate_5xx = 0.0
-        assert all(len(emu.messages(c)) == 1 for c in audience)
+        assert [c for c in audience if len(emu.messages(c)) != 1] == []
         for chat_id, people in firms:
             assert help_replies(emu, chat_id) == len(people) - 1
         answers = [c.status for c in emu.calls("sendMessage")]
