@@ -12,6 +12,9 @@ row keyed by update_id) before handling it, and marks it done afterwards:
 - a claim whose process died (its heartbeat stopped) is taken over after the lease.
 
 Rows are pruned after ``RETENTION`` (Telegram keeps an undelivered update for 24 hours).
+
+Polling mode does not use the table: only one process can poll a bot (Telegram answers
+a second getUpdates with 409), and the getUpdates offset confirms each update once.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ import contextlib
 import hmac
 import logging
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -242,7 +242,6 @@ class Probe:
     database: str = "ok"
     outbox_depth: int | None = None
     scheduler_lag: float | None = None
-    values: dict[str, Any] = field(default_factory=dict)
 
     @property
     def database_ok(self) -> bool:
