@@ -23,7 +23,6 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import resource  # noqa: E402
 import sys  # noqa: E402
 from datetime import datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -46,7 +45,16 @@ def emit(**values: Any) -> None:
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """The high-water mark of this process's resident memory (VmHWM, MiB).
+
+    Not ``getrusage().ru_maxrss``: Linux carries that over from the parent across fork
+    and exec, so it would report the benchmark driver's size.
+    """
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 async def timed(coro: Any) -> tuple[float, float, Any]:
@@ -104,10 +112,12 @@ async def main(args: argparse.Namespace) -> None:
     clock = FakeClock(now)
     app = build_application(config, clock=clock)
     built = time.time()
+    peak_built = peak_rss_mb()
     s = get_services(app.bot_data)
     coord = coordination.get(s.extras)
     async with running(app, poll_timeout=10, jobs=True):
         started = time.time()
+        peak_started = peak_rss_mb()
         # The JobQueue's first tick (first=0) is the last step of start-up; it has no event.
         while coord.ticks.ticks < 1:  # noqa: ASYNC110
             await asyncio.sleep(0.002)
@@ -120,6 +130,9 @@ async def main(args: argparse.Namespace) -> None:
             built=built,
             app_started=started,
             rss_mb=rss_mb(),
+            peak_rss_mb=peak_rss_mb(),
+            peak_built=peak_built,
+            peak_started=peak_started,
         )
 
         idle, idle_cpu = Samples(), Samples()
@@ -128,20 +141,35 @@ async def main(args: argparse.Namespace) -> None:
             assert not result.ran and not result.missed, "nothing should be due"
             idle.add(wall)
             idle_cpu.add(cpu)
+        rss = {"idle ticks": (rss_mb(), peak_rss_mb())}
         wall, cpu, _ = await timed(s.scheduler.next_due_at())
         next_due = (wall, cpu)
         wall, cpu, synced = await timed(s.sync_chat_hooks())
         sync = (wall, cpu, synced)
+        rss["sync_chat_hooks"] = (rss_mb(), peak_rss_mb())
 
         due, due_cpu = Samples(), Samples()
         ran = 0
         taken: set[int] = set()
+        profiler = None
+        if args.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(async_mode="disabled")
         for _ in range(args.rounds if args.due else 0):
             await make_due(s, now, args.due, taken)
+            rss.setdefault("make_due", (rss_mb(), peak_rss_mb()))
+            if profiler is not None:
+                profiler.start()
             wall, cpu, result = await timed(s.scheduler.tick())
+            if profiler is not None:
+                profiler.stop()
+            rss.setdefault("busy tick", (rss_mb(), peak_rss_mb()))
             ran += len(result.ran)
             due.add(wall)
             due_cpu.add(cpu)
+        if profiler is not None:
+            print(profiler.output_text(unicode=True, show_all=False), file=sys.stderr)
         sent = s.sender.stats.sent
         emit(
             event="result",
@@ -155,6 +183,7 @@ async def main(args: argparse.Namespace) -> None:
             sent=sent,
             rss_mb=rss_mb(),
             peak_rss_mb=peak_rss_mb(),
+            rss_steps=rss,
         )
 
 
@@ -168,5 +197,6 @@ if __name__ == "__main__":
     parser.add_argument("--ticks", type=int, default=20)
     parser.add_argument("--due", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="pyinstrument the busy ticks")
     quiet_logging()
     asyncio.run(main(parser.parse_args()))

@@ -72,6 +72,7 @@ class Result:
     due_ran: int
     next_due_ms: float
     sync_ms: float
+    rss_steps: dict[str, Any]
 
 
 async def run_one(backend: str, args: argparse.Namespace, tmp: Path) -> Result:
@@ -96,11 +97,13 @@ async def run_one(backend: str, args: argparse.Namespace, tmp: Path) -> Result:
             file=sys.stderr,
             flush=True,
         )
+        if args.index_running_claims:
+            await add_running_claims_index(url)
         command = [
             sys.executable, "-m", "bench.scale.child",
             "--db", url, "--base-url", emulator.base_url, "--token", emulator.token,
             "--now", NOW.isoformat(), "--ticks", str(args.ticks), "--due", str(args.due),
-            "--rounds", str(args.rounds),
+            "--rounds", str(args.rounds), *(["--profile"] if args.profile else []),
         ]  # fmt: skip
         spawned = time.time()
         child = await asyncio.create_subprocess_exec(
@@ -141,7 +144,30 @@ async def run_one(backend: str, args: argparse.Namespace, tmp: Path) -> Result:
         due_ran=result["due_ran"],
         next_due_ms=result["next_due"][0] * 1000,
         sync_ms=result["sync"][0] * 1000,
+        rss_steps={
+            "built": (None, ready["peak_built"]),
+            "started": (None, ready["peak_started"]),
+            "ready": (ready["rss_mb"], ready["peak_rss_mb"]),
+            **result["rss_steps"],
+        },
     )
+
+
+async def add_running_claims_index(url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "CREATE INDEX ix_slot_claims_running ON slot_claims (lease_until) "
+                    "WHERE status = 'running'"
+                )
+            )
+    finally:
+        await engine.dispose()
 
 
 def ms(value: float) -> float:
@@ -190,6 +216,8 @@ async def main(args: argparse.Namespace) -> None:
         )
     )  # fmt: skip
     for r in results:
+        if args.verbose:
+            print(f"[{r.db}] RSS (now, peak) MB after: {r.rss_steps}")
         print(
             f"[{r.db}] due slots run: {r.due_ran} of {r.due_each * args.rounds}; "
             f"next_due_at query {r.next_due_ms:.1f} ms; sync_chat_hooks with every group "
@@ -217,6 +245,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=600, help="seconds per database")
     parser.add_argument(
         "--quick", action="store_true", help="1,000 groups, 10 ticks, 2 busy rounds"
+    )
+    parser.add_argument("--verbose", action="store_true", help="memory after each step")
+    parser.add_argument(
+        "--profile", action="store_true", help="pyinstrument the busy ticks (to stderr)"
+    )
+    parser.add_argument(
+        "--index-running-claims",
+        action="store_true",
+        help="experiment: add a partial index on slot_claims(lease_until) WHERE status = "
+        "'running' before starting (what the expired-claims query needs; not in the schema)",
     )
     args = parser.parse_args(argv)
     if args.quick:
