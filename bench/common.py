@@ -44,9 +44,11 @@ def machine() -> str:
     except OSError:
         pass
     cpus = os.cpu_count() or 0
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     return (
         f"{cpus} CPU{'s' if cpus != 1 else ''}{f' ({model})' if model else ''}, "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}; "
+        f"load average now {load} (other processes share the machine)"
     )
 
 

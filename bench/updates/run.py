@@ -124,6 +124,7 @@ async def setup_world(emulator: Emulator, url: str, args: argparse.Namespace) ->
                             last_seen_at=now,
                         )
                     )
+                    await session.flush()  # the user row before its membership
                     session.add(
                         Member(
                             chat_id=chat.id,
