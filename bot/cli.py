@@ -61,6 +61,10 @@ def setup_logging(level: str, secrets: Iterable[str] = ()) -> None:
     # httpx logs request URLs, and a Bot API URL contains the token.
     for name in ("httpx", "httpcore", "apscheduler", "telegram.ext.Updater", "aiohttp.access"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # PTB logs the token ("Set Bot API URL") and setWebhook's secret at DEBUG; the filter
+    # above redacts them, but a handler added later would not. Keep them out at the source.
+    for name in ("telegram.Bot", "telegram.ext.ExtBot", "telegram._bot"):
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLevelNamesMapping()[level]))
 
 
 def _fail(message: str, code: int = EXIT_FAILURE) -> int:

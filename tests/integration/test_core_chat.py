@@ -268,3 +268,20 @@ async def test_commands_in_a_group_the_bot_does_not_know_explain_how_to_register
     async with harness.services.db.session() as session:
         chat = await session.get(Chat, group.id)
     assert chat is not None and chat.active
+
+
+async def test_editing_a_command_does_not_run_it_again(
+    harness: BotHarness, firm: GroupChat
+) -> None:
+    sent = await firm.say("李四", "/help")
+    before = len(firm.messages())
+    message_id = sent["message"]["message_id"]
+    await harness.handled(
+        harness.emulator.edit_message(firm.id, message_id, firm.members["李四"], "/start")
+    )
+    await harness.handled(
+        harness.emulator.edit_message(
+            firm.id, message_id, firm.members["李四"], "/nope@firmbot_test_bot"
+        )
+    )
+    assert len(firm.messages()) == before
