@@ -59,10 +59,9 @@ async def cmd_notice(update: Update, context: Context) -> None:
             latest = await store.latest_notices(session, 1)
             notice = latest[0] if latest else None
     if notice is None:
-        key_missing = bool(args)
         text = (
             s.t("notices.not_found", locale, number=args[0])
-            if key_missing
+            if args
             else s.t("notices.list.empty", locale)
         )
         await reply(update, context, text, quote=True)
