@@ -69,7 +69,8 @@ async def test_a_broadcast_is_drained_by_one_process_within_the_rate_budget(
     pair: tuple[BotHarness, BotHarness], emulator: Emulator, clock: FakeClock, database_url: str
 ) -> None:
     first, second = pair
-    emulator.enforce_rate_limits(global_per_second=30, per_group_per_minute=20)
+    # Over 35 a second is refused: one limiter's jitter never gets there, two drainers do.
+    emulator.enforce_rate_limits(global_per_second=35, per_group_per_minute=20)
     groups = [emulator.create_group(f"律所{i}") for i in range(90)]
     for group in groups:
         emulator.set_member(group.id, emulator.bot_user, "member")
@@ -90,7 +91,7 @@ async def test_a_broadcast_is_drained_by_one_process_within_the_rate_budget(
     assert all(len(emulator.messages(g.id)) == 1 for g in groups)
     refused = [c for c in emulator.calls("sendMessage") if c.status == 429]
     if database_url.startswith("postgresql"):
-        assert refused == []  # one drainer at a time: never over 30 a second
+        assert refused == []  # one drainer at a time
         assert elapsed >= 90 / 30 - 0.5
         async with first.services.db.session() as session:
             owners = set((await session.scalars(select(OutboxMessage.claimed_by))).all())
