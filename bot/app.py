@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -179,6 +180,16 @@ async def job_scheduler_tick(context: ContextTypes.DEFAULT_TYPE) -> None:
                 s.scheduler.on_change(due)
 
 
+def _log_sync_result(task: asyncio.Task[int]) -> None:
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        logger.error("deriving schedules for older groups failed", exc_info=error)
+    elif task.result():
+        logger.info("derived the schedules of %d groups registered earlier", task.result())
+
+
 async def startup(app: FirmBotApp, *, jobs: bool = True) -> None:
     """After ``app.initialize()``: migrate, menus, background workers, the tick job."""
     s = get_services(app.bot_data)
@@ -191,6 +202,12 @@ async def startup(app: FirmBotApp, *, jobs: bool = True) -> None:
 
     async def lead() -> None:
         s.outbox.start()
+        # Groups registered before a feature shipped get its schedules (in the background:
+        # after the first start with a new feature it finds nothing to do).
+        if "hooks_sync" not in s.extras:
+            task = asyncio.create_task(s.sync_chat_hooks(), name="hooks-sync")
+            task.add_done_callback(_log_sync_result)
+            s.extras["hooks_sync"] = task
         if jobs and app.job_queue is not None:
             app.job_queue.run_once(
                 job_scheduler_tick, 0.0, name=WAKE_JOB, job_kwargs={"misfire_grace_time": None}
@@ -241,6 +258,11 @@ async def startup(app: FirmBotApp, *, jobs: bool = True) -> None:
 async def shutdown(app: FirmBotApp) -> None:
     s = get_services(app.bot_data)
     s.scheduler.on_change = None
+    sync: asyncio.Task[int] | None = s.extras.pop("hooks_sync", None)
+    if sync is not None and not sync.done():
+        sync.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sync
     await coordination.get(s.extras).stop()
     await s.outbox.stop()
     await s.db.dispose()
