@@ -7,7 +7,7 @@ claimed again once its lease expires, so a crash mid-broadcast resumes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,9 +74,19 @@ async def enqueue(
 
 
 async def claim_batch(
-    session: AsyncSession, owner: str, now: datetime, *, limit: int, lease: timedelta
+    session: AsyncSession,
+    owner: str,
+    now: datetime,
+    *,
+    limit: int,
+    lease: timedelta,
+    exclude: Collection[int] = (),
 ) -> list[OutboxItem]:
-    """Take up to ``limit`` deliverable rows for this process (commit right after)."""
+    """Take up to ``limit`` deliverable rows for this process (commit right after).
+
+    ``exclude``: rows this process holds already (queued or in flight); a row whose lease
+    ran out while its send still waits (a long RetryAfter) must not be taken twice.
+    """
     ready = or_(OutboxMessage.not_before.is_(None), OutboxMessage.not_before <= now)
     claimable = or_(
         OutboxMessage.status == PENDING,
@@ -90,6 +100,8 @@ async def claim_batch(
         .values(status=SKIPPED, error=INACTIVE, lease_until=None)
     )
     query = select(OutboxMessage).where(claimable, ready).order_by(OutboxMessage.id).limit(limit)
+    if exclude:
+        query = query.where(OutboxMessage.id.not_in(list(exclude)))
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = (await session.scalars(query)).all()

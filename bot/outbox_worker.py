@@ -161,15 +161,23 @@ class OutboxWorker:
         claiming = asyncio.Lock()
         exhausted = False
         handled = 0
+        # Rows claimed by this drain and not yet marked: never claimed a second time.
+        held: set[int] = set()
 
         async def claim() -> None:
             nonlocal exhausted
             async with self.db.session() as session:
                 items = await outbox.claim_batch(
-                    session, self.owner, self.clock.now(), limit=limit, lease=self.lease
+                    session,
+                    self.owner,
+                    self.clock.now(),
+                    limit=limit,
+                    lease=self.lease,
+                    exclude=held,
                 )
             exhausted = not items
             for item in items:
+                held.add(item.id)
                 queue.put_nowait(item)
 
         async def worker() -> None:
@@ -185,7 +193,10 @@ class OutboxWorker:
                         return
                     await asyncio.sleep(0.005)  # another worker is claiming the next rows
                     continue
-                await self._deliver(item)
+                try:
+                    await self._deliver(item)
+                finally:
+                    held.discard(item.id)
                 handled += 1
 
         await claim()

@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 HEADROOM = 0.97
+# How many "retry after" answers one message may get before the sender gives up on it.
+FLOOD_WAITS_MAX = 20
 GROUP_WINDOW = 61.0  # seconds; Telegram's is a minute, plus jitter
 GLOBAL_WINDOW = 1.0  # seconds: "30 messages per second" counted over any second
 OnForbidden = Callable[[int, str], Awaitable[None]]
@@ -224,6 +226,8 @@ class Sender:
     ) -> tuple[int, T] | None:
         """Run one API call for a chat with limits and retries; None if it cannot succeed."""
         attempt = 0
+        # Flood waits are Telegram's instructions, not failures: counted on their own.
+        flood_waits = 0
         migrated = False
         while True:
             if limited:
@@ -239,8 +243,8 @@ class Sender:
                 self.stats.errors["retry_after"] += 1
                 logger.warning("%s to %s: flood limit, retrying after %.1f s", what, chat_id, delay)
                 self.limiter.pause(delay)
-                attempt += 1
-                if attempt > self.config.max_retries * 2:
+                flood_waits += 1
+                if flood_waits > FLOOD_WAITS_MAX:
                     self.stats.errors["gave_up"] += 1
                     return None
                 self.stats.retries += 1
