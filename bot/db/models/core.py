@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -112,7 +113,17 @@ class SlotClaim(Base):
     """One slot of one schedule: claimed once, then done, failed or recorded as missed."""
 
     __tablename__ = "slot_claims"
-    __table_args__ = (UniqueConstraint("chat_id", "kind", "ref", "slot_at"),)
+    __table_args__ = (
+        UniqueConstraint("chat_id", "kind", "ref", "slot_at"),
+        # The tick looks for running claims whose lease ran out; a partial index keeps that
+        # cheap however much history the table holds (~28,000 rows a day for 10,000 groups).
+        Index(
+            "ix_slot_claims_running",
+            "lease_until",
+            postgresql_where=text("status = 'running'"),
+            sqlite_where=text("status = 'running'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInt, index=True)
