@@ -97,18 +97,21 @@ async def seen(
     now: datetime,
     *,
     status: str | None = None,
-) -> User:
-    """Record that a user spoke (or was seen) in a chat; keeps users and members fresh."""
+) -> bool:
+    """Record that a user spoke (or was seen) in a chat; keeps users and members fresh.
+
+    False when nothing could be recorded for the chat (a group not registered yet).
+    """
     row = await upsert_user(session, user, now)
     if chat is None:
-        return row
+        return True
     if chat.type == "private":
         row.private_chat_open = True
-        return row
+        return True
     if chat.is_group:
         if await session.get(Chat, chat.id) is None:
             # Only registered groups (the bot was added, or /start) keep members.
-            return row
+            return False
         member = await session.get(Member, (chat.id, user.id))
         if member is None:
             member = Member(
@@ -121,7 +124,35 @@ async def seen(
             member.status = "member"
         member.last_seen_at = now
         await session.flush()
-    return row
+    return True
+
+
+class SeenCache:
+    """Recently recorded (chat, user) pairs, so a busy chat does not write on every update.
+
+    ``seen`` writes two rows per update otherwise — as much CPU as PTB's own handling of
+    the update (bench/updates). A pair is written again when its profile changes, when
+    its last write is ``ttl`` seconds old, or after ``forget`` (a membership change).
+    """
+
+    def __init__(self, ttl: float = 300.0, size: int = 50_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._seen: dict[tuple[int, int], tuple[UserInfo, float]] = {}
+
+    def fresh(self, chat_id: int, user: UserInfo, now: float) -> bool:
+        entry = self._seen.get((chat_id, user.id))
+        return entry is not None and entry[0] == user and now - entry[1] < self.ttl
+
+    def remember(self, chat_id: int, user: UserInfo, now: float) -> None:
+        if len(self._seen) >= self.size:
+            self._seen = {k: v for k, v in self._seen.items() if now - v[1] < self.ttl}
+            if len(self._seen) >= self.size:
+                self._seen.clear()
+        self._seen[(chat_id, user.id)] = (user, now)
+
+    def forget(self, chat_id: int, user_id: int) -> None:
+        self._seen.pop((chat_id, user_id), None)
 
 
 async def set_member_status(

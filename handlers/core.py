@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -155,6 +156,9 @@ async def on_chat_member(update: Update, context: Context) -> None:
     s = svc(context)
     member = change.new_chat_member
     s.permissions.note_status(change.chat.id, member.user.id, member.status)
+    cache: chats.SeenCache | None = s.extras.get("seen_cache")
+    if cache is not None:
+        cache.forget(change.chat.id, member.user.id)
     async with s.db.session() as session:
         await chats.set_member_status(
             session, change.chat.id, user_info(member.user), member.status, s.clock.now()
@@ -265,8 +269,15 @@ async def track_seen(update: Update, context: Context) -> None:
     if user is None or user.is_bot or update.my_chat_member is not None:
         return
     s = svc(context)
+    info = user_info(user)
+    chat_id = chat.id if chat else 0
+    cache: chats.SeenCache = s.extras.setdefault("seen_cache", chats.SeenCache())
+    if cache.fresh(chat_id, info, time.monotonic()):
+        return
     async with s.db.session() as session:
-        await chats.seen(session, user_info(user), chat_info(chat) if chat else None, s.clock.now())
+        recorded = await chats.seen(session, info, chat_info(chat) if chat else None, s.clock.now())
+    if recorded:
+        cache.remember(chat_id, info, time.monotonic())
 
 
 async def mark_handled(update: Update, context: Context) -> None:
