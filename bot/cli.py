@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -93,6 +94,11 @@ async def _serve(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         async with running(app, poll_timeout=config.telegram.poll_timeout):
+            # Everything built at start-up lives as long as the process: frozen, the ~220,000
+            # objects leave full garbage collections, whose pauses drew 429s in a morning
+            # peak (bench/morning: 17 -> 5 of them, 0.935 -> 0.952 of the rate limit).
+            gc.collect()
+            gc.freeze()
             logger.info("FirmBot is running as @%s; Ctrl+C stops it", app.bot.username)
             await stop.wait()
     except DatabaseUnavailable as exc:
