@@ -7,15 +7,17 @@ each, an explanation of at most 200 characters with at most 2 line feeds.
 Kinds:
 
 - ``single``: one correct answer among 3-4 options.
-- ``true_false``: options exactly ``["正确", "错误"]``.
+- ``true_false``: options exactly the catalog's true/false labels (``content.true_false``
+  in content/locales/zh_CN.yaml, the language of the bank).
 - ``which_requirement``: the question quotes a sentence of the notice and asks which
   of the five requirements it belongs to; every option names one requirement (by its
-  short name, e.g. "做行业清风正气的守护者"), and the answer names the entry's own.
+  short name, as in content/requirements.yaml), and the answer names the entry's own.
 - ``fill_blank``: a sentence of the notice with one gap ``____``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Literal
@@ -41,7 +43,18 @@ EXPLANATION_MAX = 200
 EXPLANATION_MAX_LINE_FEEDS = 2
 MIN_OPTIONS = 2
 MAX_OPTIONS = 4
-TRUE_FALSE_OPTIONS: tuple[str, str] = ("正确", "错误")
+
+
+@functools.cache
+def true_false_options() -> tuple[str, str]:
+    """The two options of a true/false question, from the shipped zh_CN catalog."""
+    from bot.content.paths import default_content_dir
+    from bot.texts import Texts
+
+    texts = Texts.load(default_content_dir() / "locales", ("zh_CN",))
+    return texts.plain("content.true_false.true"), texts.plain("content.true_false.false")
+
+
 BLANK = "____"
 
 QuestionKind = Literal["single", "true_false", "which_requirement", "fill_blank"]
@@ -92,8 +105,9 @@ class Question(RequirementRefMixin):
                 f"explanation: has {line_feeds} line breaks, Telegram allows at most "
                 f"{EXPLANATION_MAX_LINE_FEEDS}"
             )
-        if self.kind == "true_false" and self.options != TRUE_FALSE_OPTIONS:
-            raise ValueError('options: a true_false question must have exactly ["正确", "错误"]')
+        if self.kind == "true_false" and self.options != true_false_options():
+            yes, no = true_false_options()
+            raise ValueError(f'options: a true_false question must have exactly ["{yes}", "{no}"]')
         if self.kind == "single" and len(self.options) < 3:
             raise ValueError("options: a single question needs 3 or 4 options")
         if self.kind == "fill_blank" and self.question.count(BLANK) != 1:

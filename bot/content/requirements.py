@@ -1,4 +1,4 @@
-"""The notice's five requirements ("五者"): schema and loader.
+"""The notice's five requirements (the "five roles"): schema and loader.
 
 This module also holds the small helpers the other content loaders share
 (reading a YAML list of entries, naming an entry, turning a pydantic error into
