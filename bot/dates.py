@@ -2,25 +2,25 @@
 
 ``parse_date(text, today)`` understands the forms in ``EXAMPLES`` and nothing else, so a
 typo is an error listing the forms rather than a silently wrong deadline. Relative forms
-count from ``today``, which the caller computes in the chat's time zone.
+count from ``today``, which the caller computes in the chat's time zone. The words come
+from ``content/grammar/zh.yaml``, whose ``dates`` section lists every form and its meaning.
 
 Semantics worth knowing:
-- ``8月31日`` / ``8.31`` / ``8/31`` without a year: the next occurrence on or after today
-  (on 9月1日, ``8月31日`` is next year's).
-- Weeks run Monday to Sunday. ``下周五`` is the Friday of next calendar week (said on a
-  Sunday, that is five days later; said on a Monday, eleven). ``本周五``/``这周五`` is this
-  week's Friday, even if it has passed. A bare ``周五``/``星期五`` is the next Friday on or
-  after today.
-- ``月底`` is the last day of this month, ``下月底`` of next month, ``8月底`` the last day
-  of the next August on or after today, ``年底`` 31 December.
-- ``3天后`` is today plus three days; ``2周后`` plus fourteen; ``1个月后`` the same day a month
-  on (clamped to the month's end).
-- A time may follow any date: ``18:00``, ``18点``, ``6点半``, ``下午3点``, ``晚上8点30分``.
-- Impossible dates (``2月30日``, ``2023-13-01``) are errors of their own kind.
+- A month and day without a year: the next occurrence on or after today.
+- Weeks run Monday to Sunday. "Next Friday" is the Friday of next calendar week, "this
+  Friday" this week's, even if it has passed; a bare weekday is the next one on or after
+  today.
+- Month end and year end are the last days of the month and of December.
+- "N days/weeks/months after" count from today; a month on is the same day, clamped to
+  the month's end.
+- A time of day may follow any date.
+- Impossible dates (30 February, month 13) are errors of their own kind.
 
-``dateparser`` was tried first: it misses ``8月31日`` and ``下周五`` and ``月底`` and reads
-``8.31`` as a time of day, so this small strict parser is the one we use.
+``dateparser`` was tried first: it misses several of these forms and reads ``8.31`` as a
+time of day, so this small strict parser is the one we use.
 """
+
+# dateparser misses 8月31日, 下周五 and 月底 (the forms are listed in content/grammar/zh.yaml).
 
 from __future__ import annotations
 
@@ -31,25 +31,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Literal
 
+from bot.content.grammar import alternation, char_class, grammar
+
+_G = grammar()
 MIN_YEAR = 2000
 MAX_YEAR = 2100
 END_OF_DAY = time(23, 59, 59)
 
 # One input of every accepted form, for error messages (these are inputs, not prose).
-EXAMPLES: tuple[str, ...] = (
-    "2023-08-31",
-    "2023/8/31",
-    "2023年8月31日",
-    "8月31日",
-    "8.31",
-    "明天",
-    "后天",
-    "下周五",
-    "月底",
-    "3天后",
-    "2023-08-31 18:00",
-    "明天下午3点",
-)
+EXAMPLES: tuple[str, ...] = _G.dates.examples
 
 ErrorKind = Literal["empty", "unrecognised", "invalid", "out_of_range"]
 
@@ -82,22 +72,17 @@ class ParsedDate:
         return f"{self.day.isoformat()} {self.time_of_day:%H:%M}"
 
 
-_CN_DIGITS = {
-    "零": 0,
-    "〇": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
+_N = _G.numerals
+# 零〇一二两三四五六七八九 -> 0..9; 十 is handled by cn_number.
+_CN_DIGITS: dict[str, int] = {
+    **{ch: value for value, ch in enumerate(_N.digits)},
+    **dict.fromkeys(_N.zero_variants, 0),
+    _N.spoken_two: 2,
 }
-_NUM = r"(?:\d{1,3}|[零〇一二两三四五六七八九十]{1,3})"
-_WEEKDAY = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "日": 7, "天": 7, "七": 7}
+_TEN = _N.ten
+_NUM = rf"(?:\d{{1,3}}|[{char_class([*_CN_DIGITS, _TEN])}]{{1,3}})"
+# 周一 .. 周日/周天, and 周七 for Sunday.
+_WEEKDAY = {**_G.weekdays, _N.digits[7]: 7}
 _EN_WEEKDAY = {
     "mon": 1,
     "tue": 2,
@@ -110,17 +95,18 @@ _EN_WEEKDAY = {
 
 
 def cn_number(text: str) -> int:
-    """``12`` or ``十二`` -> 12 (up to 99); ValueError otherwise."""
+    """``12`` or 12 in Chinese numerals -> 12 (up to 99); ValueError otherwise."""
+    # 十二 -> 12, 二十 -> 20, 两 -> 2, 一百 -> ValueError.
     if text.isdigit():
         return int(text)
-    if not text or any(ch not in _CN_DIGITS and ch != "十" for ch in text):
+    if not text or any(ch not in _CN_DIGITS and ch != _TEN for ch in text):
         raise ValueError(text)
-    if "十" not in text:
+    if _TEN not in text:
         if len(text) != 1:
             raise ValueError(text)
         return _CN_DIGITS[text]
-    tens, _, ones = text.partition("十")
-    if "十" in ones or len(tens) > 1 or len(ones) > 1:
+    tens, _, ones = text.partition(_TEN)
+    if _TEN in ones or len(tens) > 1 or len(ones) > 1:
         raise ValueError(text)
     value = (_CN_DIGITS[tens] if tens else 1) * 10 + (_CN_DIGITS[ones] if ones else 0)
     return value
@@ -132,10 +118,15 @@ def _normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
+_T = _G.time_of_day
+_EVENING = frozenset((*_T.evening, "pm"))
+_NOON = frozenset(_T.noon)
+# 18:00, 18点, 6点半, 下午3点, 晚上8点30分, 9 pm.
 _TIME = re.compile(
-    r"(?<!\d)(?P<part>上午|早上|早晨|中午|下午|傍晚|晚上|am|pm)?\s*"
+    rf"(?<!\d)(?P<part>{alternation((*_T.morning, *_T.noon, *_T.evening, 'am', 'pm'))})?\s*"
     r"(?:(?P<h>\d{1,2}):(?P<m>\d{2})"
-    rf"|(?P<ch>{_NUM})\s*[点时](?:\s*(?P<half>半)|\s*(?P<cm>{_NUM})\s*分?)?)\s*$"
+    rf"|(?P<ch>{_NUM})\s*[{char_class(_T.hour)}](?:\s*(?P<half>{re.escape(_T.half)})"
+    rf"|\s*(?P<cm>{_NUM})\s*{re.escape(_T.minute)}?)?)\s*$"
 )
 
 
@@ -154,7 +145,7 @@ def _split_time(text: str) -> tuple[str, time | None]:
         hour = cn_number(match.group("ch"))
         minute = 30 if match.group("half") else cn_number(match.group("cm") or "0")
     part = match.group("part")
-    if (part in ("下午", "傍晚", "晚上", "pm") and hour < 12) or (part == "中午" and hour < 6):
+    if (part in _EVENING and hour < 12) or (part in _NOON and hour < 6):
         hour += 12
     if not (0 <= hour <= 23 and 0 <= minute <= 59):
         raise DateError("invalid", text)
@@ -171,7 +162,7 @@ def _day(year: int, month: int, day_: int, text: str) -> date:
 
 
 def _next_month_day(month: int, day_: int, today: date, text: str) -> date:
-    """The next (month, day) on or after today; 2月29日 finds the next leap year."""
+    """The next (month, day) on or after today; 29 February finds the next leap year."""
     if not (1 <= month <= 12 and 1 <= day_ <= 31) or day_ > _max_days(month):
         raise DateError("invalid", text)
     for year in range(today.year, today.year + 9):
@@ -204,15 +195,40 @@ def _monday(day_: date) -> date:
 
 
 _FULL = re.compile(r"^(\d{4})\s*(?:-|/|\.)\s*(\d{1,2})\s*(?:-|/|\.)\s*(\d{1,2})$")
-_FULL_CN = re.compile(rf"^(\d{{4}})\s*年\s*({_NUM})\s*月\s*({_NUM})\s*[日号]?$")
-_MONTH_DAY_CN = re.compile(rf"^({_NUM})\s*月\s*({_NUM})\s*[日号]?$")
+_D = _G.dates
+_YEAR = re.escape(_G.date_marks.year)
+_MONTH = re.escape(_G.date_marks.month)
+_DAY_MARK = f"[{char_class(_G.date_marks.day)}]"
+_END_MARK = f"[{char_class(_G.date_marks.end)}]"
+# 2023年8月31日, 2023年八月三十一号
+_FULL_CN = re.compile(rf"^(\d{{4}})\s*{_YEAR}\s*({_NUM})\s*{_MONTH}\s*({_NUM})\s*{_DAY_MARK}?$")
+# 8月31日, 八月三十一
+_MONTH_DAY_CN = re.compile(rf"^({_NUM})\s*{_MONTH}\s*({_NUM})\s*{_DAY_MARK}?$")
 _MONTH_DAY = re.compile(r"^(\d{1,2})\s*(?:\.|/|-)\s*(\d{1,2})$")
-_MONTH_END = re.compile(rf"^(?:(\d{{4}})\s*年\s*)?({_NUM})\s*月\s*[底末]$")
-_RELATIVE_DAYS = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "大后天": 3}
+# 8月底, 2024年2月末
+_MONTH_END = re.compile(rf"^(?:(\d{{4}})\s*{_YEAR}\s*)?({_NUM})\s*{_MONTH}\s*{_END_MARK}$")
+_RELATIVE_DAYS = _D.relative_days
 _EN_RELATIVE = {"today": 0, "tomorrow": 1}
-_AFTER = re.compile(rf"^({_NUM})\s*(天|日|周|星期|个星期|个月|月)\s*(?:后|以后|之后)$")
+_THIS_MONTH_END = frozenset((*_D.this_month_end, "end of month"))
+_NEXT_MONTH_END = frozenset((*_D.next_month_end, "end of next month"))
+_YEAR_END = frozenset((*_D.year_end, "end of year"))
+_U = _D.after_units
+_DAY_UNITS = frozenset(_U.days)
+_WEEK_UNITS = frozenset(_U.weeks)
+# 3天后, 2周后, 2个星期以后, 1个月之后
+_AFTER = re.compile(
+    rf"^({_NUM})\s*({alternation((*_U.days, *_U.weeks, *_U.months))})\s*"
+    rf"(?:{alternation(_D.after)})$"
+)
 _EN_AFTER = re.compile(r"^in (\d{1,3}) (day|days|week|weeks|month|months)$")
-_WEEKDAY_RE = re.compile(r"^(下下|下|本|这|这个|下个)?\s*(?:周|星期|礼拜)([一二三四五六日天七])$")
+_NEXT_WEEK = frozenset(_D.next_week)
+_WEEK_AFTER_NEXT = frozenset(_D.week_after_next)
+_THIS_WEEK = frozenset(_D.this_week)
+# 下周五, 本周五, 这个星期一, 下下礼拜天, 周日
+_WEEKDAY_RE = re.compile(
+    rf"^({alternation((*_D.this_week, *_D.next_week, *_D.week_after_next))})?\s*"
+    rf"(?:{alternation(_D.week_words)})([{char_class(_WEEKDAY)}])$"
+)
 _EN_WEEKDAY_RE = re.compile(r"^(next |this )?(mon|tue|wed|thu|fri|sat|sun)[a-z]*$")
 
 
@@ -229,12 +245,12 @@ def _parse_day(text: str, today: date) -> date:
         return _next_month_day(cn_number(match[1]), cn_number(match[2]), today, text)
     if match := _MONTH_DAY.match(text):
         return _next_month_day(int(match[1]), int(match[2]), today, text)
-    if text in ("月底", "本月底", "这个月底", "月末", "本月末", "end of month"):
+    if text in _THIS_MONTH_END:
         return _month_end(today.year, today.month)
-    if text in ("下月底", "下个月底", "下月末", "end of next month"):
+    if text in _NEXT_MONTH_END:
         following = add_months(today.replace(day=1), 1)
         return _month_end(following.year, following.month)
-    if text in ("年底", "今年底", "年末", "end of year"):
+    if text in _YEAR_END:
         return date(today.year, 12, 31)
     if match := _MONTH_END.match(text):
         month = cn_number(match[2])
@@ -246,9 +262,9 @@ def _parse_day(text: str, today: date) -> date:
         return end if end >= today else _month_end(today.year + 1, month)
     if match := _AFTER.match(text):
         count, unit = cn_number(match[1]), match[2]
-        if unit in ("天", "日"):
+        if unit in _DAY_UNITS:
             return today + timedelta(days=count)
-        if unit in ("周", "星期", "个星期"):
+        if unit in _WEEK_UNITS:
             return today + timedelta(weeks=count)
         return add_months(today, count)
     if match := _EN_AFTER.match(text):
@@ -260,11 +276,11 @@ def _parse_day(text: str, today: date) -> date:
         return add_months(today, count)
     if match := _WEEKDAY_RE.match(text):
         which, weekday = match[1] or "", _WEEKDAY[match[2]]
-        if which in ("下", "下个"):
+        if which in _NEXT_WEEK:
             return _monday(today) + timedelta(weeks=1, days=weekday - 1)
-        if which == "下下":
+        if which in _WEEK_AFTER_NEXT:
             return _monday(today) + timedelta(weeks=2, days=weekday - 1)
-        if which in ("本", "这", "这个"):
+        if which in _THIS_WEEK:
             return _monday(today) + timedelta(days=weekday - 1)
         return today + timedelta(days=(weekday - today.isoweekday()) % 7)
     if match := _EN_WEEKDAY_RE.match(text):
