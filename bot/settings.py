@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import check_days, parse_hhmm
+from bot.content.grammar import grammar
 from bot.db.models import Chat
 
 
@@ -31,14 +32,18 @@ class SettingError(Exception):
 
 Parser = Callable[[str], Any]
 
-_TRUE = {"on", "true", "yes", "1", "开", "开启", "打开", "是", "启用"}
-_FALSE = {"off", "false", "no", "0", "关", "关闭", "否", "停用"}
+# The Chinese words (开启, 关闭, 每天, 工作日, 周一 ...) are in content/grammar/zh.yaml.
+_WORDS = grammar().settings
+_TRUE = {"on", "true", "yes", "1", *_WORDS.on}
+_FALSE = {"off", "false", "no", "0", *_WORDS.off}
 _WEEKDAY_NAMES = {
-    "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "日": 7, "天": 7,
+    **grammar().weekdays,
     "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7,
 }  # fmt: skip
-_DAILY = {"daily", "everyday", "每天", "每日"}
-_WORKDAYS = {"workdays", "workday", "工作日"}
+_DAILY = {"daily", "everyday", *_WORDS.daily}
+_WORKDAYS = {"workdays", "workday", *_WORDS.workdays}
+_LOCALE_ZH = {"zh", "zh_cn", "cn", *_WORDS.locale_zh}
+_LOCALE_EN = {"en", "english", *_WORDS.locale_en}
 
 
 def parse_bool(raw: str) -> bool:
@@ -70,7 +75,8 @@ def parse_days(raw: str) -> str:
     parts = [p for p in re.split(r"[,，、\s]+", value) if p]
     days: set[int] = set()
     for part in parts:
-        part = part.removeprefix("周").removeprefix("星期")
+        for prefix in _WORDS.weekday_prefixes:
+            part = part.removeprefix(prefix)
         if part.isdecimal() and 1 <= int(part) <= 7:  # not isdigit(): int('²') fails
             days.add(int(part))
         elif part[:3] in _WEEKDAY_NAMES:
@@ -118,9 +124,9 @@ def choice_parser(*choices: str) -> Parser:
 
 def parse_locale(raw: str) -> str:
     value = raw.strip().lower().replace("-", "_")
-    if value in ("zh", "zh_cn", "cn", "中文", "简体中文"):
+    if value in _LOCALE_ZH:
         return "zh_CN"
-    if value in ("en", "english", "英文", "英语"):
+    if value in _LOCALE_EN:
         return "en"
     raise SettingError("settings.error.choice", value=raw, choices="zh_CN / en")
 
