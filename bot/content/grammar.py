@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -83,8 +83,11 @@ class Settings(_Frozen):
     locale_en: Words
 
 
+LedgerField = Literal["problem", "requirement", "goal", "measures", "owner", "deadline", "note"]
+
+
 class Ledger(_Frozen):
-    field_aliases: dict[str, Words]
+    field_aliases: dict[LedgerField, Words]
     requirement_prefixes: Words
     requirement_suffixes: Words
 

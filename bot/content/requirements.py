@@ -24,8 +24,12 @@ from pydantic import (
 )
 
 from bot.content.errors import ContentError
+from bot.content.grammar import grammar
 
-ORDINALS: tuple[str, ...] = ("一是", "二是", "三是", "四是", "五是")
+# 一是 .. 五是
+ORDINALS: tuple[str, ...] = tuple(
+    digit + grammar().ordinal_suffix for digit in grammar().numerals.digits[1:6]
+)
 """The notice's ordinals; ``ORDINALS[n - 1]`` belongs to requirement ``n``."""
 
 GENERAL: Literal["general"] = "general"

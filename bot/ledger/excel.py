@@ -1,4 +1,4 @@
-"""The ledger as a printable .xlsx (整改台账) and back; imports are checked row by row.
+"""The ledger as a printable .xlsx and back; imports are checked row by row.
 
 Labels (title, headers, statuses) come from the caller (the message catalog), so this
 module holds layout and validation only. Reading accepts the labels of every locale.
@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
+from bot.content.grammar import char_class
 from bot.dates import MAX_YEAR, MIN_YEAR, DateError, ParsedDate, parse_date
-from bot.ledger.service import parse_requirement, parse_username
+from bot.ledger.service import REQUIREMENT_NUMERALS, parse_requirement, parse_username
 
 # Column keys in the printed order.
 COLUMNS: tuple[str, ...] = (
@@ -55,7 +56,8 @@ class Labels:
     title: str
     subtitle: str
     headers: Mapping[str, str]  # column key -> header
-    footer: str  # e.g. "第 &P 页，共 &N 页" (Excel header/footer codes)
+    # e.g. "第 &P 页，共 &N 页" (Excel header/footer codes)
+    footer: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +359,9 @@ def read_workbook(
     return result
 
 
+_LEADING_REQUIREMENT = re.compile(rf"^\s*([1-5{char_class(REQUIREMENT_NUMERALS)}])(?![\d])")
+
+
 def _requirement(value: Any) -> int | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value) if float(value).is_integer() and 1 <= value <= 5 else None
@@ -367,7 +372,7 @@ def _requirement(value: Any) -> int | None:
     if direct is not None:
         return direct
     # "1（践行者）", "3 维护者": the leading number counts.
-    match = re.match(r"^\s*([1-5一二三四五])(?![\d])", text)
+    match = _LEADING_REQUIREMENT.match(text)
     return parse_requirement(match.group(1)) if match else None
 
 

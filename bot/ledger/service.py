@@ -16,6 +16,7 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.content.grammar import alternation, grammar
 from bot.dates import END_OF_DAY, ParsedDate
 from bot.db.models import Member, User
 from bot.db.models.ledger import (
@@ -44,28 +45,15 @@ FIELDS: tuple[Field, ...] = (
     "deadline",
     "note",
 )
-# What people type after /ledger_edit N (Chinese headers, short forms, English).
+# What people type after /ledger_edit N: the English field names, and the Chinese column
+# headers and short forms of content/grammar/zh.yaml (责任人, 时限 ...).
 FIELD_ALIASES: dict[str, Field] = {
-    "问题": "problem",
-    "problem": "problem",
-    "要求": "requirement",
-    "对应要求": "requirement",
-    "要求编号": "requirement",
-    "requirement": "requirement",
-    "目标": "goal",
-    "学习目标": "goal",
-    "goal": "goal",
-    "措施": "measures",
-    "改进措施": "measures",
-    "measures": "measures",
-    "责任人": "owner",
-    "owner": "owner",
-    "时限": "deadline",
-    "完成时限": "deadline",
-    "期限": "deadline",
-    "deadline": "deadline",
-    "备注": "note",
-    "note": "note",
+    **{field: field for field in FIELDS},
+    **{
+        alias: field
+        for field, aliases in grammar().ledger.field_aliases.items()
+        for alias in aliases
+    },
 }
 TEXT_LIMITS: dict[str, int] = {
     "problem": MAX_PROBLEM,
@@ -160,14 +148,22 @@ def parse_username(text: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
+_REQUIREMENT_PREFIX = re.compile(f"^(?:{alternation(grammar().ledger.requirement_prefixes)})")
+_REQUIREMENT_SUFFIX = re.compile(f"(?:{alternation(grammar().ledger.requirement_suffixes)})$")
+# 一 .. 五
+REQUIREMENT_NUMERALS: dict[str, int] = {
+    ch: value for value, ch in enumerate(grammar().numerals.digits) if 1 <= value <= 5
+}
+
+
 def parse_requirement(text: str) -> int | None:
-    """1-5, also as 一..五 or "要求3"; None otherwise."""
+    """A requirement number 1-5, also in Chinese numerals or with a prefix; None otherwise."""
+    # 3, #3, 三, 要求3, 第三条, 第3项, 三是 -> 3
     value = text.strip().lstrip("#").strip()
-    value = re.sub(r"^(?:要求|第)", "", value)
-    value = re.sub(r"(?:条|项|是)$", "", value)
-    numerals = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5}
-    if value in numerals:
-        return numerals[value]
+    value = _REQUIREMENT_PREFIX.sub("", value)
+    value = _REQUIREMENT_SUFFIX.sub("", value)
+    if value in REQUIREMENT_NUMERALS:
+        return REQUIREMENT_NUMERALS[value]
     if value.isdecimal() and 1 <= int(value) <= 5:  # not isdigit(): int('²') fails
         return int(value)
     return None
@@ -514,7 +510,8 @@ def _evidence_label(evidence: Evidence) -> str:
 async def close(
     session: AsyncSession, item: LedgerItem, actor: Actor, now: datetime, note: str = ""
 ) -> None:
-    """销号: an admin strikes the item off (from open or submitted)."""
+    """An admin strikes the item off (from open or submitted)."""
+    # 销号 in the notice's words.
     if item.status not in ACTIVE_STATUSES:
         raise LedgerError(f"cannot_close_{item.status}", number=item.number)
     note = check_text("note", note, required=False)
