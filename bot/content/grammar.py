@@ -100,6 +100,7 @@ class GuardedWord(_Frozen):
 
 class Notices(_Frozen):
     vertical_bar: Char
+    weekday_word: Word
     doc_number_prefix: Char
     doc_number_suffix: Char
     title_words: Words

@@ -7,54 +7,60 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-_CN_DIGIT = {
-    "〇": 0,
-    "零": 0,
-    "○": 0,
-    "O": 0,
-    "Ｏ": 0,
-    "0": 0,
-    "一": 1,
-    "二": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
+from bot.content.grammar import char_class, grammar
+
+_N = grammar().numerals
+_M = grammar().date_marks
+# Zero as OCR and typists write it in years (二○二三, 二O二三).
+_ZERO_LOOKALIKES = "○OＯ0"
+# 〇零一二三四五六七八九 -> 0..9 (no spoken 两 in a written notice).
+_CN_DIGIT: dict[str, int] = {
+    **dict.fromkeys((*_N.zero_variants, _N.digits[0], *_ZERO_LOOKALIKES), 0),
+    **{ch: value for value, ch in enumerate(_N.digits) if value},
 }
-_CN_NUM = "一二三四五六七八九十廿卅"
+_TEN = _N.ten
+# 廿 = 二十, 卅 = 三十
+_TENS_WORDS = {_N.twenty: _N.digits[2] + _TEN, _N.thirty: _N.digits[3] + _TEN}
+# 一二三四五六七八九十廿卅
+_CN_NUM = char_class((*_N.digits[1:], _TEN, *_TENS_WORDS))
+_YEAR_DIGITS = char_class(_CN_DIGIT)
 _WIDE_DIGITS = {cp: chr(cp - 0xFEE0) for cp in range(0xFF10, 0xFF1A)}
 
-_WEEKDAY_CHARS = " ()()星期一二三四五六日天"
+# What may surround a signature date: 2023年7月24日(星期一).
+_WEEKDAY_CHARS = " ()()" + grammar().notices.weekday_word + "".join(grammar().weekdays)
 
 MIN_YEAR = 1949
 MAX_YEAR = 2100
 
+_YR = re.escape(_M.year)
+_MO = re.escape(_M.month)
+_DAY = f"[{char_class(_M.day)}]"
+# The usual day mark alone (2023-07-24日): 日.
+_DAY1 = re.escape(_M.day[0])
+_END = f"[{char_class(_M.end)}]"
 _Y = r"(?P<y>(?:19|20)\d{2})"
 _DATE_RE = re.compile(
     "|".join(
         [
             # 2023年7月24日, 2023年7月24 (no 日), 2023 年 07 月 24 号
-            rf"(?P<ymd>{_Y}\s*年\s*(?P<m>\d{{1,2}})\s*月\s*(?P<d>\d{{1,2}})(?!\d)\s*[日号]?)",
+            rf"(?P<ymd>{_Y}\s*{_YR}\s*(?P<m>\d{{1,2}})\s*{_MO}\s*(?P<d>\d{{1,2}})(?!\d)\s*{_DAY}?)",
             # 2023630日 (年 and 月 lost), 20231024日
-            r"(?P<compact>(?<!\d)(?P<cy>(?:19|20)\d{2})(?P<cmd>\d{3,4})\s*[日号])",
+            rf"(?P<compact>(?<!\d)(?P<cy>(?:19|20)\d{{2}})(?P<cmd>\d{{3,4}})\s*{_DAY})",
             # 2023-07-24, 2023/7/24, 2023.7.24
             r"(?P<sep>(?<![\d.])(?P<sy>(?:19|20)\d{2})\s*(?P<s>[-/.])\s*(?P<sm>\d{1,2})\s*(?P=s)"
-            r"\s*(?P<sd>\d{1,2})(?![\d.]\d)\s*日?)",
+            rf"\s*(?P<sd>\d{{1,2}})(?![\d.]\d)\s*{_DAY1}?)",
             # 二〇二三年七月二十四日
-            rf"(?P<cn>(?P<ny>[〇零○OＯ0一二三四五六七八九]{{4}})\s*年\s*(?P<nm>[{_CN_NUM}]{{1,3}})"
-            rf"\s*月\s*(?P<nd>[{_CN_NUM}]{{1,4}})\s*[日号]?)",
+            rf"(?P<cn>(?P<ny>[{_YEAR_DIGITS}]{{4}})\s*{_YR}\s*(?P<nm>[{_CN_NUM}]{{1,3}})"
+            rf"\s*{_MO}\s*(?P<nd>[{_CN_NUM}]{{1,4}})\s*{_DAY}?)",
             # 2023年8月底, 8月底, 8月末
-            r"(?P<mend>(?:(?P<ey>(?:19|20)\d{2})\s*年\s*)?(?<!\d)(?P<em>\d{1,2})\s*月\s*[底末])",
+            rf"(?P<mend>(?:(?P<ey>(?:19|20)\d{{2}})\s*{_YR}\s*)?(?<!\d)(?P<em>\d{{1,2}})\s*{_MO}\s*{_END})",
             # 年底 / 2023年底
-            r"(?P<yend>(?:(?P<yy>(?:19|20)\d{2})\s*)?年\s*[底末](?!\s*月))",
+            rf"(?P<yend>(?:(?P<yy>(?:19|20)\d{{2}})\s*)?{_YR}\s*{_END}(?!\s*{_MO}))",
             # 7月24日 (year from the caller)
-            r"(?P<md>(?<![\d年])(?P<mm>\d{1,2})\s*月\s*(?P<md_d>\d{1,2})\s*[日号])",
+            rf"(?P<md>(?<![\d{_YR}])(?P<mm>\d{{1,2}})\s*{_MO}\s*(?P<md_d>\d{{1,2}})\s*{_DAY})",
             # 七月二十四日
-            rf"(?P<cnmd>(?<![{_CN_NUM}〇零年])(?P<cm>[{_CN_NUM}]{{1,3}})\s*月\s*"
-            rf"(?P<cd>[{_CN_NUM}]{{1,4}})\s*[日号])",
+            rf"(?P<cnmd>(?<![{_CN_NUM}{char_class((*_N.zero_variants, _N.digits[0]))}{_YR}])"
+            rf"(?P<cm>[{_CN_NUM}]{{1,3}})\s*{_MO}\s*(?P<cd>[{_CN_NUM}]{{1,4}})\s*{_DAY})",
         ]
     )
 )
@@ -72,7 +78,8 @@ class DateMatch:
 
 
 def cn_number(text: str) -> int | None:
-    """一..九十九 (also 廿, 卅) or a digit string written with 〇..九 (二〇二三) as an int."""
+    """A Chinese numeral up to 99, or a digit string written in Chinese digits, as an int."""
+    # 一 .. 九十九 (also 廿四, 卅一), or 二〇二三 -> 2023; None for anything else.
     if not text:
         return None
     if all(ch in _CN_DIGIT for ch in text) and len(text) > 1:
@@ -80,12 +87,13 @@ def cn_number(text: str) -> int | None:
         for ch in text:
             value = value * 10 + _CN_DIGIT[ch]
         return value
-    text = text.replace("廿", "二十").replace("卅", "三十")
+    for short, long in _TENS_WORDS.items():
+        text = text.replace(short, long)
     if text.isdigit():
         return int(text)
-    if "十" not in text:
+    if _TEN not in text:
         return _CN_DIGIT.get(text) if len(text) == 1 else None
-    tens, _, units = text.partition("十")
+    tens, _, units = text.partition(_TEN)
     tens_value = 1 if tens == "" else _CN_DIGIT.get(tens)
     units_value = 0 if units == "" else _CN_DIGIT.get(units)
     if tens_value is None or units_value is None or len(tens) > 1 or len(units) > 1:
@@ -166,11 +174,9 @@ def find_cn_dates(text: str, *, default_year: int | None = None) -> list[DateMat
 
 
 def parse_cn_date(text: str, *, default_year: int | None) -> date | None:
-    """The first date in ``text``.
-
-    Handles 2023年7月24日, 2023年7月24, 2023630日, 2023-07-24, 2023/7/24, 2023.7.24,
-    二〇二三年七月二十四日 and, with ``default_year``, 7月24日 and 七月二十四日.
-    """
+    """The first date in ``text``; one without a year only with ``default_year``."""
+    # Handles 2023年7月24日, 2023年7月24, 2023630日, 2023-07-24, 2023/7/24, 2023.7.24,
+    # 二〇二三年七月二十四日 and, with ``default_year``, 7月24日 and 七月二十四日.
     found = find_cn_dates(text, default_year=default_year)
     return found[0].value if found else None
 
