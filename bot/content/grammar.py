@@ -36,6 +36,11 @@ class Numerals(_Frozen):
     twenty: Char
     thirty: Char
 
+    @property
+    def counting(self) -> str:
+        """一 .. 十: the numerals that number sections and list items."""
+        return "".join(self.digits[1:]) + self.ten
+
 
 class DateMarks(_Frozen):
     year: Char

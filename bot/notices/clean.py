@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from bot.content.grammar import alternation, grammar
 from bot.notices.dates import find_cn_dates
 from bot.notices.patterns import NoticePatterns, default_patterns
 from bot.notices.text import normalise_line
@@ -18,11 +19,16 @@ _MAX_SHORT_SPAM_LINE = 12
 # How far before a spam-looking fragment a word like 打击 makes it content.
 _CONTEXT_WINDOW = 8
 _BRACKETED = re.compile(r"【[^】]{0,20}】")
-_TRAILING_CHROME = re.compile(r"\s*(分享到|打印本页|关闭窗口|【).*$")
-_VALUE_STRIP = " |丨【】[]/,,;;"
+_WORDS = grammar().notices
+# 来源:本站 分享到 微信: a value ends where page chrome or a bracket starts.
+_TRAILING_CHROME = re.compile(rf"\s*({alternation(_WORDS.trailing_chrome)}|【).*$")
+_VALUE_STRIP = f" |{_WORDS.vertical_bar}【】[]/,,;;"
 _REPEATED_PUNCT = re.compile(r"([,。;:、!?])[,。;:、!?]+")
 _LEADING_PUNCT = ",。;:、!?"
-_ITEM_START = re.compile(r"^(?:\d{1,2}\s*[.、]|[((]\d{1,2}[))]|附件\s*\d)")
+# 1. / (1) / 附件1
+_ITEM_START = re.compile(
+    rf"^(?:\d{{1,2}}\s*[.、]|[((]\d{{1,2}}[))]|{re.escape(_WORDS.attachment)}\s*\d)"
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,8 @@ def _legit(line: str, patterns: NoticePatterns) -> bool:
 
 
 def is_spam_line(line: str, patterns: NoticePatterns) -> bool:
-    """A line that is spam as a whole (新澳门游戏网站入口, 真人百家乐)."""
+    """A line that is spam as a whole (see ``spam`` in patterns.yaml)."""
+    # 新澳门游戏网站入口, 真人百家乐
     if len(line) > _MAX_SPAM_LINE_LENGTH or "。" in line or _legit(line, patterns):
         return False
     rest, fragments = remove_spam_fragments(line, patterns)
@@ -123,9 +130,10 @@ def read_metadata_line(
 ) -> dict[str, str] | None:
     """The metadata of a line made of ``key:value`` pairs, or None for any other line.
 
-    Weak keys (时间:, 日期:) count only ``at_edge`` of the notice, before its first
-    sentence or after its last, and 时间:/日期: only with a date as value.
+    Weak keys count only ``at_edge`` of the notice, before its first sentence or after
+    its last, and the weak date keys only with a date as value.
     """
+    # Weak keys: 时间:, 日期: (a meeting notice says 时间: in its body).
     if "。" in line or len(line) > _MAX_METADATA_LENGTH:
         return None
     keys = list(patterns.metadata_key.finditer(line))

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.content.errors import ContentError
+from bot.content.grammar import alternation, char_class, grammar
 from bot.content.paths import default_content_dir
 
 LABEL_KEYS: tuple[str, ...] = (
@@ -65,6 +66,7 @@ class _PatternsFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     breadcrumb_prefixes: tuple[Word, ...] = Field(min_length=1)
+    breadcrumb_roots: tuple[Word, ...] = Field(min_length=1)
     metadata_keys: dict[str, _KeyGroup]
     issuer_placeholders: tuple[Word, ...] = ()
     chrome_words: tuple[Word, ...] = ()
@@ -106,11 +108,6 @@ def _check_regex(pattern: str) -> None:
         re.compile(pattern)
     except re.error as exc:
         raise ValueError(f"bad regular expression {pattern!r}: {exc}") from exc
-
-
-def _alternation(words: tuple[str, ...]) -> str:
-    """A regex alternation that tries longer words first."""
-    return "|".join(re.escape(w) for w in sorted(set(words), key=lambda w: (-len(w), w)))
 
 
 @dataclass(frozen=True)
@@ -158,16 +155,17 @@ def compile_patterns(raw: Mapping[str, object], *, file: str = "<patterns>") -> 
         raise ContentError(file, "metadata_keys", "no metadata key is defined")
     # A key counts only at the start of the line or after a separator, so that
     # 资金来源: in a sentence is not read as 来源:.
+    bar = re.escape(grammar().notices.vertical_bar)
     metadata_key = re.compile(
-        r"(?:^|(?<=[\s|丨/【\[\]】]))(" + _alternation(tuple(key_meaning)) + r")\s*[::]"
+        rf"(?:^|(?<=[\s|{bar}/【\[\]】]))(" + alternation(tuple(key_meaning)) + r")\s*[::]"
     )
 
     spam = data.spam
-    brand = f"(?:{_alternation(spam.brands)})"
-    core = f"(?:{_alternation(spam.cores)})"
-    suffix = f"(?:{_alternation(spam.suffixes)})"
-    strong = f"(?:{_alternation(spam.strong_cores)})"
-    commercial = f"(?:{_alternation(spam.commercial_suffixes)})"
+    brand = f"(?:{alternation(spam.brands)})"
+    core = f"(?:{alternation(spam.cores)})"
+    suffix = f"(?:{alternation(spam.suffixes)})"
+    strong = f"(?:{alternation(spam.strong_cores)})"
+    commercial = f"(?:{alternation(spam.commercial_suffixes)})"
     # Bounded repetitions keep the scan linear on long lines.
     fragments = [
         f"{brand}{{1,3}}(?:{core}|{suffix}){{1,6}}",
@@ -177,36 +175,38 @@ def compile_patterns(raw: Mapping[str, object], *, file: str = "<patterns>") -> 
     spam_fragment = re.compile("|".join(f"(?:{f})" for f in fragments))
     spam_line = re.compile("|".join([f"(?:{brand}(?:{core}|{suffix}))", strong, *spam.porn_regex]))
 
-    headings = _alternation(data.attachment_headings)
-    extensions = _alternation(data.attachment_extensions)
+    headings = alternation(data.attachment_headings)
+    extensions = alternation(data.attachment_extensions)
     return NoticePatterns(
         breadcrumb=re.compile(
-            r"^(?:" + _alternation(data.breadcrumb_prefixes) + r")\s*[::>›»]"
-            r"|^首页\s*[>›»/]"
+            r"^(?:" + alternation(data.breadcrumb_prefixes) + r")\s*[::>›»]"
+            r"|^(?:" + alternation(data.breadcrumb_roots) + r")\s*[>›»/]"
         ),
         metadata_key=metadata_key,
         key_meaning=key_meaning,
         weak_keys=frozenset(weak),
         issuer_placeholders=frozenset(data.issuer_placeholders),
         chrome_words=re.compile(
-            "(?:" + _alternation(data.chrome_words) + r"|[\s|丨/·:\uff1a\[\]])+"
+            "(?:" + alternation(data.chrome_words) + rf"|[\s|{bar}/·:\uff1a\[\]])+"
         )
         if data.chrome_words
-        else re.compile(r"[\s|丨/·:\uff1a\[\]]+"),
+        else re.compile(rf"[\s|{bar}/·:\uff1a\[\]]+"),
         chrome_regex=tuple(re.compile(p, re.IGNORECASE) for p in data.chrome_regex),
         attachment_heading=re.compile(
-            r"^(?:" + headings + r")\s*(?:\d{1,2}|[一二三四五六七八九十]{1,3})?\s*(?:[::]|$)"
+            r"^(?:"
+            + headings
+            + rf")\s*(?:\d{{1,2}}|[{char_class(grammar().numerals.counting)}]{{1,3}})?\s*(?:[::]|$)"
         ),
         attachment_file=re.compile(r"\.(?:" + extensions + r")(?![A-Za-z0-9])", re.IGNORECASE),
         spam_fragment=spam_fragment,
         spam_line=spam_line,
-        spam_legit_context=re.compile(_alternation(spam.legit_context))
+        spam_legit_context=re.compile(alternation(spam.legit_context))
         if spam.legit_context
         else None,
         closing=re.compile(data.closing_regex),
-        title_ending=re.compile("(?:" + _alternation(data.title_endings) + r")$"),
-        org_ending=re.compile("(?:" + _alternation(data.org_endings) + r")$"),
-        addressee_opener=re.compile("^(?:" + _alternation(data.addressee_openers) + ")"),
+        title_ending=re.compile("(?:" + alternation(data.title_endings) + r")$"),
+        org_ending=re.compile("(?:" + alternation(data.org_endings) + r")$"),
+        addressee_opener=re.compile("^(?:" + alternation(data.addressee_openers) + ")"),
         purpose=re.compile(data.purpose_regex),
         labels=dict(data.labels),
     )

@@ -10,6 +10,8 @@ from html.parser import HTMLParser
 import charset_normalizer
 import opencc
 
+from bot.content.grammar import char_class, grammar
+
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 """Character-class body of the CJK ideographs."""
 
@@ -276,7 +278,9 @@ _ASCII_PUNCT = re.compile(r"\s*([,:;?!])\s*")
 _FULL = {",": ",", ":": ":", ";": ";", "?": "?", "!": "!"}
 _PARENS = re.compile(r"\(([^()]{0,60})\)")
 _PERIOD = re.compile(f"(?<=[{CJK}”’)》])\\.(?=\\s|$|[{CJK}“‘(《])")
-_MARKER_DOT = re.compile(r"^([一二三四五六七八九十]{1,3})\s*[.．,,]\s*(?=\S)")
+_MARKER_DOT = re.compile(
+    rf"^([{char_class(grammar().numerals.counting)}]{{1,3}})\s*[.．,,]\s*(?=\S)"
+)
 _SPACES = re.compile(r" {2,}")
 _SPACE_NEAR_PUNCT = re.compile(f"\\s*([{CJK_PUNCT}])\\s*")
 _SPACED_OUT = re.compile(f"^[{CJK}](?: {{1,3}}[{CJK}])+$")
