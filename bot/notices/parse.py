@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from bot.content.grammar import alternation, char_class, grammar
 from bot.notices.clean import CleanResult, clean
 from bot.notices.dates import DateMatch, cn_number, find_cn_dates, whole_line_date
 from bot.notices.model import (
@@ -24,17 +25,24 @@ from bot.notices.patterns import NoticePatterns, default_patterns
 from bot.notices.summary import summarise_document
 from bot.notices.text import CJK, decode_bytes, html_to_text, looks_like_html
 
-_NUM = "一二三四五六七八九十"
+_G = grammar()
+_W = _G.notices
+# 一 .. 十
+_NUM = char_class(_G.numerals.counting)
 SECTION_RE = re.compile(rf"^([{_NUM}]{{1,3}})、\s*(.*)$")
 SUBSECTION_RE = re.compile(rf"^[((]([{_NUM}]{{1,3}})[))]\s*(.*)$")
 ITEM_RE = re.compile(r"^(?:(\d{1,2})\s*[.、](?!\d)|[((](\d{1,2})[))]|([①-⑳]))\s*(.*)$")
-ORDINAL_RE = re.compile(rf"(?:^|(?<=[。;,:!?\s]))([{_NUM}]{{1,2}})是")
+# 一是, 二是
+ORDINAL_RE = re.compile(rf"(?:^|(?<=[。;,:!?\s]))([{_NUM}]{{1,2}}){re.escape(_G.ordinal_suffix)}")
+# 合律协〔2018〕12号, 深律通[2023]第5号
 DOC_NUMBER_RE = re.compile(
-    rf"([{CJK}]{{1,12}}?)\s*[〔\[［(（【〖﹝]\s*((?:19|20)\d{{2}})\s*[〕\]］)）】〗﹞]\s*(第?\s*\d{{1,4}}\s*号)"
+    rf"([{CJK}]{{1,12}}?)\s*[〔\[［(（【〖﹝]\s*((?:19|20)\d{{2}})\s*[〕\]］)）】〗﹞]"
+    rf"\s*({re.escape(_W.doc_number_prefix)}?\s*\d{{1,4}}\s*{re.escape(_W.doc_number_suffix)})"
 )
+# A new line before a marker or a closing formula glued to the previous sentence.
 _INLINE_BREAK = re.compile(
     rf"(?<=[。;:!?])\s*(?=[{_NUM}]{{1,3}}、|[(][{_NUM}]{{1,3}}[)]|\d{{1,2}}[.、](?!\d)"
-    r"|[(]\d{1,2}[)]|[①-⑳]|特此(?:通知|通报|公告|通告))"
+    rf"|[(]\d{{1,2}}[)]|[①-⑳]|{alternation(_W.closing_lines)})"
 )
 _INLINE_ADDRESSEE = re.compile(r"^([^。::]{2,60}?)[::](.+)$")
 _SENTENCE_RE = re.compile(r"[^。!?!?]+(?:[。!?!?]+[”’」』)]*|$)")
@@ -43,7 +51,8 @@ _NAME_TRIM = " ;;,,。"
 _PARENS = " ()()"
 _COLONS = ":: "
 _LABEL_CHARS = "()()、"
-_RANGE_CHARS = "至到—-~~ "
+# 8月1日至8月31日, 8月1日—8月31日
+_RANGE_CHARS = "".join(_W.range_words) + "—-~~ "
 _TRIM = " 。,;:、!?,;:.!?"
 _SHORT_HEADING = 50
 _TITLE_SCAN = 20
@@ -55,20 +64,31 @@ _PURPOSE_CONTEXT_MAX = 200
 _PAST_TOLERANCE = timedelta(days=90)
 # A list "asks" when most items carry a request (要 as a modal, not in 要求/要点).
 _REQUEST_WORDS = re.compile(
-    r"(?<![主重需摘纲必只])要(?![求点件素闻])|应当|应于|应按|须|(?<![申邀聘])请|务必|严格|认真|加强|做好|切实|确保|按时|及时|"
-    r"不得|严禁|禁止|积极|主动|组织|报送|提交|落实|开展|建立|完善|坚持|推动|提高|增强|深化|"
-    r"强化|遵守|规范"
+    "|".join(
+        [
+            *(
+                (rf"(?<![{char_class(g.not_after)}])" if g.not_after else "")
+                + re.escape(g.word)
+                + (rf"(?![{char_class(g.not_before)}])" if g.not_before else "")
+                for g in _W.guarded_request_words
+            ),
+            alternation(_W.request_words),
+        ]
+    )
 )
+_T = _G.time_of_day
+# A date followed by (a time and) a "before": 8月31日(星期四)下午5点前, 8月31日17时之前.
 _DEADLINE_AFTER = re.compile(
     r"^\s*(?:[((][^()()]{0,8}[))])?\s*"
-    r"(?:(?:[上下]午|中午|晚上|下班)?\s*\d{1,2}\s*(?:[:时点]\s*(?:\d{1,2}\s*分?)?)?)?\s*"
-    r"(?:前(?!后)|之前|以前|为止|止|截止)"
+    rf"(?:(?:{alternation(_W.deadline_day_parts)})?\s*\d{{1,2}}\s*"
+    rf"(?:[:{char_class(_T.hour)}]\s*(?:\d{{1,2}}\s*{re.escape(_T.minute)}?)?)?)?\s*"
+    rf"(?:{re.escape(_W.deadline_before_word)}(?!{re.escape(_W.deadline_not_before)})"
+    rf"|{alternation(_W.deadline_after)})"
 )
-_DEADLINE_BEFORE = re.compile(
-    r"(?:截止(?:日期|时间)?(?:为|是|到|至)?|不晚于|最迟(?:于|在|至)?|务必于|须于|应于|请于|需于)\s*$"
-)
-_RANGE_BEFORE = re.compile(r"(?:至|到|—|-|~|~)\s*$")
-_RANGE_ACTIONS = re.compile(r"报送|提交|报名|申报|上报|完成|反馈|递交|交回")
+# A date preceded by a "by": 请于8月31日, 截止日期为8月31日.
+_DEADLINE_BEFORE = re.compile(rf"(?:{alternation(_W.deadline_before)})\s*$")
+_RANGE_BEFORE = re.compile(rf"(?:{alternation(_W.range_words)}|—|-|~|~)\s*$")
+_RANGE_ACTIONS = re.compile(alternation(_W.range_actions))
 
 
 def parse_notice(data: bytes | str, *, patterns: NoticePatterns | None = None) -> ParsedNotice:
@@ -104,7 +124,8 @@ def split_sentences(text: str) -> list[str]:
 
 
 def normalise_doc_number(text: str) -> str | None:
-    """合律协[2018]12号 / (2018) / 〔2018〕 → 合律协〔2018〕12号."""
+    """The document number in its standard form, or None when the text holds none."""
+    # 合律协[2018]12号 / (2018) / 〔2018〕 → 合律协〔2018〕12号
     match = DOC_NUMBER_RE.search(text)
     if match is None:
         return None
@@ -128,11 +149,11 @@ def _is_title_like(line: str, p: NoticePatterns) -> bool:
         return False
     if len(line.split()) > 2 or _is_doc_number_line(line) or whole_line_date(line):
         return False
-    return "关于" in line or p.title_ending.search(line) is not None
+    return any(word in line for word in _W.title_words) or p.title_ending.search(line) is not None
 
 
 def _is_red_head(line: str) -> bool:
-    return len(line) <= 30 and line.endswith("文件") and "。" not in line
+    return len(line) <= 30 and line.endswith(_W.red_head_suffix) and "。" not in line
 
 
 def _find_title(lines: Sequence[str], p: NoticePatterns) -> int:
@@ -172,15 +193,22 @@ def _addressee(line: str, p: NoticePatterns) -> tuple[str, str, str | None] | No
 # --- tail: attachments, signature, closing ---------------------------------------------
 
 
+_ATTACHMENT = re.escape(_W.attachment)
+# 附件1: / 附件二 / 附件:
+_ATTACHMENT_LABEL = re.compile(rf"^{_ATTACHMENT}\s*(?:\d{{1,2}}|[{_NUM}]{{1,3}})?\s*[::]?")
+_ATTACHMENT_NUMBER = re.compile(rf"^{_ATTACHMENT}\s*(\d{{1,2}}|[{_NUM}]{{1,3}})")
+
+
 def _attachment_name(text: str) -> str:
-    text = re.sub(r"^附件\s*(?:\d{1,2}|[一二三四五六七八九十]{1,3})?\s*[::]?", "", text.strip())
+    text = _ATTACHMENT_LABEL.sub("", text.strip())
     # In a list of names "1.2023年度报名表" is item 1, not the number 1.2.
     text = re.sub(r"^(?:\d{1,2}\s*[.、]|[((]\d{1,2}[))]|[①-⑳])\s*", "", text)
     return text.strip(_NAME_TRIM)
 
 
 def _unique_names(names: list[str], p: NoticePatterns) -> list[str]:
-    """Names in order, without the download list repeating the 附件 list (报名表.docx)."""
+    """Names in order, without the download list repeating the attachment list."""
+    # 附件:报名表 and, in the download list, 报名表.docx: one name.
     result: list[str] = []
     stems: set[str] = set()
     for name in names:
@@ -204,7 +232,7 @@ def _extract_attachments(lines: list[str], p: NoticePatterns) -> tuple[list[str]
             index += 1
             continue
         rest = line[heading.end() :].strip()
-        number = re.match(r"^附件\s*(\d{1,2}|[一二三四五六七八九十]{1,3})", line)
+        number = _ATTACHMENT_NUMBER.match(line)
         if rest:
             names.append(_attachment_name(rest))
         index += 1
@@ -293,7 +321,8 @@ def _is_heading_like(line: str) -> bool:
 
 
 def _infer_missing_sections(body: list[str]) -> list[str]:
-    """Give a lost "一、" back to the unnumbered heading line standing where it belongs."""
+    """Give a lost section number back to the unnumbered heading line where it belongs."""
+    # Sections 一、 and 三、 with an unnumbered heading between them: that one is 二、.
     result = list(body)
     expected = 1
     previous = -1
@@ -316,11 +345,12 @@ def _infer_missing_sections(body: list[str]) -> list[str]:
 
 
 def _to_cn(number: int) -> str:
-    digits = "零一二三四五六七八九"
+    # 2 -> 二, 10 -> 十, 12 -> 十二, 21 -> 二十一
+    digits, ten = _G.numerals.digits, _G.numerals.ten
     if number <= 10:
-        return "十" if number == 10 else digits[number]
+        return ten if number == 10 else digits[number]
     tens, units = divmod(number, 10)
-    return ("" if tens == 1 else digits[tens]) + "十" + (digits[units] if units else "")
+    return ("" if tens == 1 else digits[tens]) + ten + (digits[units] if units else "")
 
 
 def _sentence_end(text: str, start: int = 0) -> int:
@@ -337,9 +367,10 @@ def _sentence_end(text: str, start: int = 0) -> int:
 def _split_heading(text: str) -> tuple[str, str, str, bool]:
     """(heading, heading sentence as written, rest of the line, rest starts mid-sentence).
 
-    "报名方式:请于…报送。" gives the heading 报名方式 and the rest 请于…报送。;
-    its sentence is the whole of it, so the summary never quotes half a sentence.
+    A short heading before a colon is split off the rest of the line; its sentence is
+    the whole of it, so the summary never quotes half a sentence.
     """
+    # "报名方式:请于…报送。" gives the heading 报名方式 and the rest 请于…报送。
     text = text.strip()
     colon = re.search(r"[::]", text)
     first_stop = min((text.find(ch) for ch in _TERMINATORS if ch in text), default=-1)
@@ -687,7 +718,7 @@ def analyse_clean(
         if _is_doc_number_line(line):
             doc_number = doc_number or normalise_doc_number(line)
         elif _is_red_head(line):
-            red_head = red_head or line[: -len("文件")].strip() or None
+            red_head = red_head or line[: -len(_W.red_head_suffix)].strip() or None
         else:
             removed.append(line)
     title = lines[title_index] if lines else ""
