@@ -1,4 +1,6 @@
-"""Report workbooks (openpyxl): the per-member 学习记录 and the association's firm list."""
+"""Report workbooks (openpyxl): the per-member study record and the association's firm list."""
+
+# The study record is 学习记录 in the catalog.
 
 from __future__ import annotations
 

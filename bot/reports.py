@@ -402,5 +402,6 @@ def sort_firms(rows: Iterable[FirmRow], sort: SortKey | str) -> list[FirmRow]:
 
 
 def requirement_names(requirements: Sequence[tuple[int, str]]) -> dict[str, str]:
-    """ "1" -> "践行者" etc., from the content's requirements."""
+    """Requirement number (as text) -> short name, from the content's requirements."""
+    # "1" -> "践行者"
     return {str(number): name for number, name in requirements}

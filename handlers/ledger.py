@@ -1,6 +1,6 @@
-"""/ledger and friends: the rectification ledger (整改台账) in the firm's group (TG).
+"""/ledger and friends: the rectification ledger in the firm's group (TG).
 
-Admins add, edit, cancel, close (销号) and reopen items; owners submit theirs with
+Admins add, edit, cancel, close (strike off) and reopen items; owners submit theirs with
 evidence; everyone can read the ledger. Reminders and the weekly digest are scheduler
 actions registered in ``setup``. Dialog state (the guided /ledger_add, an owner's pending
 evidence, past-deadline confirmations) lives in memory per (chat, user) with a timeout:
@@ -851,7 +851,8 @@ async def apply_edit(
 
 
 async def cmd_ledger_done(update: Update, context: Context) -> None:
-    """/ledger_done N [text]: the owner submits (with evidence); an admin closes (销号)."""
+    """/ledger_done N [text]: the owner submits (with evidence); an admin closes."""
+    # Closing is 销号 (strike off) in the notice's words.
     w = await where(update, context)
     if w is None:
         return

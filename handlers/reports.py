@@ -158,7 +158,7 @@ async def send_report(
 
 
 async def cmd_report(update: Update, context: Context) -> None:
-    """/report: this week's report and chart; /report xlsx: the 学习记录 workbook."""
+    """/report: this week's report and chart; /report xlsx: the study record workbook."""
     chat = update.effective_chat
     if chat is None:
         return
@@ -188,7 +188,8 @@ async def send_workbook(s: Services, chat_id: int, target: int, locale: str) -> 
 
 
 async def record_workbook(s: Services, chat_id: int, locale: str) -> tuple[bytes, str]:
-    """The per-member 学习记录: the whole record, then one sheet per week, newest first."""
+    """The per-member study record: the whole record, then one sheet per week, newest first."""
+    # 学习记录 in the catalog.
     now = s.clock.now()
     async with s.db.session() as session:
         chat = await session.get(Chat, chat_id)

@@ -47,7 +47,8 @@ def label(s: Services, locale: str, spec: SettingSpec) -> str:
 
 
 def shown(s: Services, locale: str, spec: SettingSpec, value: Any) -> str:
-    """A setting's value as people read it (开启, 工作日, 每周一、三、五 …)."""
+    """A setting's value as people read it, in the locale's words."""
+    # zh_CN: 开启, 工作日, 每周一、三、五 …
     if isinstance(value, bool):
         return s.texts.plain("settings.value.on" if value else "settings.value.off", locale)
     if spec.name.endswith("_days") and isinstance(value, str):

@@ -38,7 +38,8 @@ class Numerals(_Frozen):
 
     @property
     def counting(self) -> str:
-        """一 .. 十: the numerals that number sections and list items."""
+        """The numerals one to ten, which number sections and list items."""
+        # 一二三四五六七八九十
         return "".join(self.digits[1:]) + self.ten
 
 

@@ -1,1 +1,3 @@
-"""The rectification ledger (整改台账): items, reminders, Excel."""
+"""The rectification ledger: items, reminders, Excel."""
+
+# 整改台账 in the notice's words.

@@ -68,7 +68,8 @@ def _short(text: str, limit: int = BUTTON_HEADING_CHARS) -> str:
 
 
 def summary_buttons(notice: Notice, texts: Texts, locale: str) -> list[list[Button]]:
-    """One button per section (一、二、…); a notice without sections gets "full text"."""
+    """One button per section; a notice without sections gets "full text"."""
+    # Buttons 一、 二、 … in the notice's order.
     sections = parsed_of(notice).sections
     if not sections:
         label = texts.plain("notices.button.full_text", locale)

@@ -11,8 +11,9 @@ HighlightKind = Literal["purpose", "heading", "subheading", "lead", "point", "de
 
 @dataclass(frozen=True)
 class Subsection:
-    """(一) inside a section: ``number`` is "一", ``heading`` its first sentence."""
+    """A numbered subsection inside a section: ``heading`` is its first sentence."""
 
+    # (一) inside a section: number "一".
     number: str
     heading: str
     body: str
@@ -23,8 +24,9 @@ class Subsection:
 
 @dataclass(frozen=True)
 class Section:
-    """一、 of the notice: ``body`` is the text before its first subsection."""
+    """A numbered section of the notice: ``body`` is the text before its first subsection."""
 
+    # 一、 of the notice: number "一".
     number: str
     heading: str
     body: str
@@ -41,8 +43,9 @@ class Section:
 
 @dataclass(frozen=True)
 class Point:
-    """One enumerated requirement (一是…, 1., (一)): its headline sentence."""
+    """One enumerated requirement: its headline sentence."""
 
+    # Enumerated as 一是…, 1. or (一).
     ordinal: int
     text: str
 
@@ -97,12 +100,13 @@ class ParsedNotice:
 class Highlight:
     """A whole sentence (or heading) of the notice that a summary may quote.
 
-    ``label`` is the structural marker shown before it ("一、", "(一)"), empty when
-    the marker is part of ``text`` already.
+    ``label`` is the structural marker shown before it (a section or subsection
+    number), empty when the marker is part of ``text`` already.
     """
 
     kind: HighlightKind
     text: str
+    # "一、", "(一)"
     label: str = ""
 
 

@@ -3,8 +3,8 @@
 No sentence is cut, rewritten or moved: the summary is the title, the addressees,
 then whole sentences and headings of the notice in the notice's order (the
 purpose of the notice, the section headings, the points, the deadlines), each
-with its structural label ("一、", "(一)"). When the budget is short, the least
-important kinds go first, last ones first.
+with its structural label (its section or subsection number). When the budget is
+short, the least important kinds go first, last ones first.
 
 Layout (``render_summary_html`` relies on it): blocks separated by a blank line;
 the first block is the title and the addressee line; then, when the introduction
