@@ -24,6 +24,7 @@ from bot.db import Database
 from bot.outbox_worker import OutboxWorker
 from bot.permissions import Permissions
 from bot.scheduling import Scheduler
+from bot.seen import SeenRecorder
 from bot.sender import Sender
 from bot.services import SERVICES_KEY, Services
 from bot.services import get as get_services
@@ -139,6 +140,8 @@ def build_application(
         concurrency=config.sender.concurrency,
         lease_seconds=config.scheduling.lease_seconds,
     )
+    settings_cache = chats.SettingsCache(config)
+    settings_cache.watch(db)
     services = Services(
         config=config,
         db=db,
@@ -150,6 +153,8 @@ def build_application(
         permissions=Permissions(config.admins),
         sender=sender,
         outbox=outbox,
+        seen=SeenRecorder(db),
+        settings=settings_cache,
     )
     services.extras[coordination.SERVICES_KEY] = coordination.Coordinator(db)
     app.bot_data[SERVICES_KEY] = services
@@ -265,6 +270,7 @@ async def shutdown(app: FirmBotApp) -> None:
             await sync
     await coordination.get(s.extras).stop()
     await s.outbox.stop()
+    await s.seen.close()
     await s.db.dispose()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.db import Database
@@ -125,34 +127,6 @@ async def seen(
         member.last_seen_at = now
         await session.flush()
     return True
-
-
-class SeenCache:
-    """Recently recorded (chat, user) pairs, so a busy chat does not write on every update.
-
-    ``seen`` writes two rows per update otherwise — as much CPU as PTB's own handling of
-    the update (bench/updates). A pair is written again when its profile changes, when
-    its last write is ``ttl`` seconds old, or after ``forget`` (a membership change).
-    """
-
-    def __init__(self, ttl: float = 300.0, size: int = 50_000) -> None:
-        self.ttl = ttl
-        self.size = size
-        self._seen: dict[tuple[int, int], tuple[UserInfo, float]] = {}
-
-    def fresh(self, chat_id: int, user: UserInfo, now: float) -> bool:
-        entry = self._seen.get((chat_id, user.id))
-        return entry is not None and entry[0] == user and now - entry[1] < self.ttl
-
-    def remember(self, chat_id: int, user: UserInfo, now: float) -> None:
-        if len(self._seen) >= self.size:
-            self._seen = {k: v for k, v in self._seen.items() if now - v[1] < self.ttl}
-            if len(self._seen) >= self.size:
-                self._seen.clear()
-        self._seen[(chat_id, user.id)] = (user, now)
-
-    def forget(self, chat_id: int, user_id: int) -> None:
-        self._seen.pop((chat_id, user_id), None)
 
 
 async def set_member_status(
@@ -298,3 +272,61 @@ async def find_user_by_username(session: AsyncSession, username: str) -> User | 
         select(User).where(func.lower(User.username) == name.lower()).limit(1)
     )
     return rows.first()
+
+
+class SettingsCache:
+    """Each chat's effective settings as handlers read them (language, time zone ...).
+
+    Nearly every update needs its chat's settings; reading the chat row each time cost
+    a database round trip per update (bench/updates). A commit in this process that
+    wrote a chat drops that chat's entry at once (``watch``); ``ttl`` only bounds how
+    long a change made by another process (several bots on one PostgreSQL) takes to
+    show here.
+    """
+
+    def __init__(self, config: Config, ttl: float = 10.0, size: int = 50_000) -> None:
+        self.config = config
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[int, tuple[dict[str, Any], float]] = {}
+        # Counts drops: a read that a drop overtook is used once but not kept.
+        self._drops = 0
+
+    def watch(self, db: Database) -> None:
+        """Drop a chat's entry whenever a session of ``db`` commits a change to it."""
+        key = "firmbot.chats_written"
+
+        def after_flush(session: Session, _context: Any) -> None:
+            for obj in (*session.new, *session.dirty, *session.deleted):
+                if isinstance(obj, Chat):
+                    session.info.setdefault(key, set()).add(obj.id)
+
+        def after_commit(session: Session) -> None:
+            for chat_id in session.info.pop(key, ()):
+                self.drop(chat_id)
+
+        def after_rollback(session: Session) -> None:
+            session.info.pop(key, None)
+
+        db.listen("after_flush", after_flush)
+        db.listen("after_commit", after_commit)
+        db.listen("after_soft_rollback", lambda session, _previous: after_rollback(session))
+
+    async def get(self, db: Database, chat_id: int) -> dict[str, Any]:
+        """A copy of the chat's settings (the config's defaults for an unknown chat)."""
+        now = time.monotonic()
+        entry = self._entries.get(chat_id)
+        if entry is None or now - entry[1] >= self.ttl:
+            drops = self._drops
+            async with db.session() as session:
+                values = effective_settings(await session.get(Chat, chat_id), self.config)
+            if drops != self._drops:
+                return values
+            if len(self._entries) >= self.size:
+                self._entries.clear()
+            entry = self._entries[chat_id] = (values, now)
+        return dict(entry[0])
+
+    def drop(self, chat_id: int) -> None:
+        self._drops += 1
+        self._entries.pop(chat_id, None)

@@ -22,8 +22,10 @@ from bot.texts import DEFAULT_LOCALE, Html, Texts, locale_for
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from bot.chats import SettingsCache
     from bot.db.models import Chat
     from bot.outbox_worker import OutboxWorker
+    from bot.seen import SeenRecorder
     from bot.sender import Sender
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,10 @@ class Services:
     permissions: Permissions
     sender: Sender
     outbox: OutboxWorker
+    # Users and members kept fresh (handlers/core.py track_seen).
+    seen: SeenRecorder
+    # Chats' effective settings, read by nearly every update (handlers/common.py).
+    settings: SettingsCache
     tracker: UpdateTracker = field(default_factory=UpdateTracker)
     bot_username: str = ""
     chat_hooks: list[ChatHook] = field(default_factory=list)

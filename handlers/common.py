@@ -11,10 +11,8 @@ from telegram import User as TgUser
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes, ExtBot, JobQueue
 
-from bot import chats
 from bot import services as services_mod
 from bot.chats import ChatInfo, UserInfo
-from bot.db.models import Chat
 from bot.permissions import Actor
 from bot.sender import Sent
 from bot.services import Services
@@ -67,14 +65,10 @@ def actor_of(update: Update) -> Actor | None:
     )
 
 
-async def chat_row(context: Context, chat_id: int) -> Chat | None:
-    async with svc(context).db.session() as session:
-        return await session.get(Chat, chat_id)
-
-
 async def chat_settings(context: Context, chat_id: int) -> dict[str, Any]:
+    """The chat's effective settings (cached per process, see bot.chats.SettingsCache)."""
     s = svc(context)
-    return chats.effective_settings(await chat_row(context, chat_id), s.config)
+    return await s.settings.get(s.db, chat_id)
 
 
 async def locale_of(update: Update, context: Context) -> str:

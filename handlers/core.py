@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -156,9 +155,7 @@ async def on_chat_member(update: Update, context: Context) -> None:
     s = svc(context)
     member = change.new_chat_member
     s.permissions.note_status(change.chat.id, member.user.id, member.status)
-    cache: chats.SeenCache | None = s.extras.get("seen_cache")
-    if cache is not None:
-        cache.forget(change.chat.id, member.user.id)
+    s.seen.forget(change.chat.id, member.user.id)
     async with s.db.session() as session:
         await chats.set_member_status(
             session, change.chat.id, user_info(member.user), member.status, s.clock.now()
@@ -269,15 +266,7 @@ async def track_seen(update: Update, context: Context) -> None:
     if user is None or user.is_bot or update.my_chat_member is not None:
         return
     s = svc(context)
-    info = user_info(user)
-    chat_id = chat.id if chat else 0
-    cache: chats.SeenCache = s.extras.setdefault("seen_cache", chats.SeenCache())
-    if cache.fresh(chat_id, info, time.monotonic()):
-        return
-    async with s.db.session() as session:
-        recorded = await chats.seen(session, info, chat_info(chat) if chat else None, s.clock.now())
-    if recorded:
-        cache.remember(chat_id, info, time.monotonic())
+    await s.seen.record(user_info(user), chat_info(chat) if chat else None, s.clock.now())
 
 
 async def mark_handled(update: Update, context: Context) -> None:

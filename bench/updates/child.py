@@ -116,7 +116,16 @@ def main() -> None:
     parser.add_argument("--now", help="FirmBot's fixed clock, ISO 8601")
     args = parser.parse_args()
     quiet_logging()
-    asyncio.run(run_firmbot(args) if args.bot == "firmbot" else run_echo(args))
+    profile_to = os.environ.get("FIRMBOT_BENCH_PROFILE")
+    if not profile_to or args.bot != "firmbot":
+        asyncio.run(run_firmbot(args) if args.bot == "firmbot" else run_echo(args))
+        return
+    # A developer's aid: cProfile of the FirmBot child (main thread only), to a file.
+    import cProfile
+
+    with cProfile.Profile() as profile:
+        asyncio.run(run_firmbot(args))
+    profile.dump_stats(profile_to)
 
 
 if __name__ == "__main__":

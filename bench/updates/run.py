@@ -368,6 +368,9 @@ async def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> list
         streams = [("mix", KINDS)]
         if args.by_kind:
             streams += [(kind, (kind,)) for kind in KINDS]
+        if args.stream:
+            streams = [(n, k) for n, k in streams + [(k, (k,)) for k in KINDS] if n in args.stream]
+            streams = list(dict(streams).items())
         seed = args.seed
         for name, kinds in streams:
             for bot in ("echo", "firmbot"):
@@ -441,6 +444,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--by-kind", action="store_true", help="also one stream per kind of update")
     parser.add_argument("--db", default="sqlite", help="sqlite, postgresql or both (sqlite)")
+    parser.add_argument(
+        "--stream", action="append", choices=("mix", *KINDS), help="only these streams"
+    )
     parser.add_argument("--verbose", action="store_true", help="API calls by method")
     parser.add_argument("--quick", action="store_true", help="300 updates, 10 groups")
     args = parser.parse_args(argv)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 from bot.config import DatabaseConfig
 
@@ -63,7 +64,16 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(config.url, **kwargs)
         if config.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # A session class of this database's own, so that session events (``listen``)
+        # reach its sessions only, not those of another Database in the same process.
+        self._session_class: type[Session] = type("FirmBotSession", (Session,), {})
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=self._session_class
+        )
+
+    def listen(self, name: str, fn: Callable[..., Any]) -> None:
+        """A SQLAlchemy session event (``after_flush``, ``after_commit`` ...) of this database."""
+        event.listen(self._session_class, name, fn)
 
     @property
     def dialect(self) -> str:

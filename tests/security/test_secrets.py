@@ -241,7 +241,7 @@ async def test_a_session_with_failures_and_a_crash_leaks_nothing(
                 raise RuntimeError("the database said no")
 
             monkeypatch.setattr(chats_mod, "seen", broken)  # an exception inside a handler
-            bot.services.extras.pop("seen_cache", None)  # so the next update writes
+            bot.services.seen.forget(firm.id, firm.members["李四"].id)  # the next update writes
             before = len(firm.messages())
             await firm.say("李四", "/help")
             apology = bot.services.texts.plain("errors.internal", "zh_CN")
@@ -268,7 +268,7 @@ async def test_an_error_that_carries_the_token_is_redacted_in_logs_and_never_sho
                 raise httpx.ConnectError(f"cannot connect to {url}")
 
             monkeypatch.setattr(chats_mod, "seen", leaky)
-            bot.services.extras.pop("seen_cache", None)  # so the next update writes
+            bot.services.seen.forget(firm.id, firm.members["李四"].id)  # the next update writes
             before = len(firm.messages())
             await firm.say("李四", "/help")
             apology = bot.services.texts.plain("errors.internal", "zh_CN")
