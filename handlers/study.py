@@ -23,6 +23,7 @@ from telegram.ext import ConversationHandler
 
 from bot import study
 from bot.chats import GROUP_TYPES, effective_settings
+from bot.config import check_timezone
 from bot.db.models import Chat, Member, User
 from bot.db.models.study import StudyPost, StudySession
 from bot.scheduling import SlotRun
@@ -112,6 +113,13 @@ def _zone(chat: Chat | None, s: Services) -> ZoneInfo:
     if chat is None:
         return s.config.zone
     return ZoneInfo(study.study_rule(chat, s.config)[3])
+
+
+def _settings_zone(settings: dict[str, Any], s: Services) -> ZoneInfo:
+    try:
+        return ZoneInfo(check_timezone(str(settings["timezone"])))
+    except ValueError:
+        return s.config.zone
 
 
 def _chat_locale(chat: Chat | None, s: Services) -> str:
@@ -206,11 +214,10 @@ async def _edit_post_count(s: Services, post_id: int) -> None:
         post = await session.get(StudyPost, post_id)
         if post is None or post.message_id is None:
             return
-        chat = await session.get(Chat, post.chat_id)
-        locale = _chat_locale(chat, s)
         count = await prompts.checkin_count(session, post_id)
         chat_id, message_id = post.chat_id, post.message_id
-        html = _post_html(s, locale, post, count)
+    locale = str((await s.settings.get(s.db, chat_id))["locale"])
+    html = _post_html(s, locale, post, count)
     await s.sender.edit(
         chat_id, message_id, html, buttons=render.prompt_buttons(s.texts, locale, post_id)
     )
@@ -291,13 +298,13 @@ async def _cb_checkin(update: Update, context: Context, post_id: int) -> None:
         post = await session.get(StudyPost, post_id)
         if post is None or post.message_id is None:
             result = None
-            zone = s.config.zone
         else:
-            zone = _zone(await session.get(Chat, post.chat_id), s)
             result = await prompts.check_in(session, post, query.from_user.id, now, "button")
     if result is None:
         await s.sender.answer_callback(query.id, s.texts.plain("study.checkin.unknown", locale))
         return
+    assert post is not None
+    zone = _settings_zone(await s.settings.get(s.db, post.chat_id), s)
     when = render.fmt_moment(s.texts, locale, result.checked_at, now, zone)
     if result.created:
         text = s.texts.plain("study.checkin.done", locale, time=when)

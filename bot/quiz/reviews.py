@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
+from bot.db.dml import upsert
 from bot.db.models.quiz import ReviewItem
 
 BOX_DAYS: dict[int, int] = {1: 1, 2: 2, 3: 4, 4: 7, 5: 14}
@@ -49,6 +51,25 @@ async def note_answer(
     zone: ZoneInfo,
 ) -> int | None:
     """Move a question between boxes after an answer; returns its box (None: not queued)."""
+    key = identity_key(ReviewItem, (user_id, question_id))
+    if not correct and key not in session.identity_map:
+        # Wrong puts it in box 1 whatever it was: one statement, on every wrong answer
+        # (unless this session holds the item, which a Core statement would leave stale).
+        due = due_at(now, 1, zone)
+        await upsert(
+            session,
+            ReviewItem,
+            {
+                "user_id": user_id,
+                "question_id": question_id,
+                "box": 1,
+                "due_at": due,
+                "updated_at": now,
+            },
+            ("user_id", "question_id"),
+            {"box": 1, "due_at": due, "updated_at": now},
+        )
+        return 1
     item = await session.get(ReviewItem, (user_id, question_id))
     box = next_box(item.box if item else None, correct, item is not None and item.due_at <= now)
     if box is None:

@@ -20,12 +20,12 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chats import effective_settings
 from bot.config import Config
 from bot.content.quizbank import Question
+from bot.db.dml import insert_ignore
 from bot.db.models import Chat, User
 from bot.db.models.quiz import QuizAnswer, QuizPoll, QuizRound
 from bot.quiz.reviews import note_answer
@@ -200,41 +200,51 @@ async def record_answer(
     now: datetime,
     zone: ZoneInfo,
 ) -> AnswerOutcome:
-    """Apply one poll_answer update by the rules in the module docstring."""
-    poll = await session.scalar(select(QuizPoll).where(QuizPoll.poll_id == poll_id))
-    if poll is None:
+    """Apply one poll_answer update by the rules in the module docstring.
+
+    Every member's vote comes through here, so it costs two statements when it counts
+    (the poll with its round's status; the insert, which the unique key makes the
+    first answer's) plus the review queue's one.
+    """
+    found = (
+        await session.execute(
+            select(QuizPoll, QuizRound.status)
+            .outerjoin(QuizRound, QuizRound.id == QuizPoll.round_id)
+            .where(QuizPoll.poll_id == poll_id)
+        )
+    ).first()
+    if found is None:
         return AnswerOutcome("unknown_poll")
-    round_ = await session.get(QuizRound, poll.round_id)
-    if round_ is None or round_.status != "open":
+    poll, round_status = found
+    if round_status != "open":
         return AnswerOutcome("closed")
     if now > poll.closes_at + ANSWER_GRACE:
         return AnswerOutcome("late")
-    existing = await session.scalar(
-        select(QuizAnswer).where(QuizAnswer.poll_id == poll_id, QuizAnswer.user_id == user_id)
-    )
     if not option_ids:
+        existing = await session.scalar(
+            select(QuizAnswer).where(QuizAnswer.poll_id == poll_id, QuizAnswer.user_id == user_id)
+        )
         if existing is None or existing.retracted_at is not None:
             return AnswerOutcome("nothing")
         existing.retracted_at = now
         return AnswerOutcome("retracted")
-    if existing is not None:
-        return AnswerOutcome("repeat")
     option = option_ids[0]
     correct = option == poll.correct_option
-    try:
-        async with session.begin_nested():
-            session.add(
-                QuizAnswer(
-                    poll_id=poll_id,
-                    chat_id=poll.chat_id,
-                    user_id=user_id,
-                    option=option,
-                    correct=correct,
-                    answered_at=now,
-                )
-            )
-    except IntegrityError:
-        return AnswerOutcome("repeat")  # another process recorded it a moment ago
+    recorded = await insert_ignore(
+        session,
+        QuizAnswer,
+        {
+            "poll_id": poll_id,
+            "chat_id": poll.chat_id,
+            "user_id": user_id,
+            "option": option,
+            "correct": correct,
+            "answered_at": now,
+        },
+        ("poll_id", "user_id"),
+    )
+    if not recorded:
+        return AnswerOutcome("repeat")  # the first answer counts (or another process's)
     await note_answer(session, user_id, poll.question_id, correct, now, zone)
     return AnswerOutcome("recorded", correct)
 

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.curriculum import Prompt
+from bot.db.dml import insert_ignore
 from bot.db.models.study import StudyCheckin, StudyCopy, StudyPost, StudyReflection
-from bot.study.dbutil import insert_ignore
 
 # A reflection is stored up to this many characters (the member is told when cut)...
 REFLECTION_LIMIT = 4000
@@ -201,12 +201,14 @@ async def check_in(
         },
         ("post_id", "user_id"),
     )
+    if created:
+        return CheckinResult(True, now)
     at = await session.scalar(
         select(StudyCheckin.checked_at).where(
             StudyCheckin.post_id == post.id, StudyCheckin.user_id == user_id
         )
     )
-    return CheckinResult(created, at or now)
+    return CheckinResult(False, at or now)
 
 
 async def checkin_count(session: AsyncSession, post_id: int) -> int:

@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chats import effective_settings
 from bot.config import Config
+from bot.db.dml import insert_ignore
 from bot.db.models import Chat, User
 from bot.db.models.study import StudyAttendance, StudySession
 from bot.scheduling import Scheduler
-from bot.study.dbutil import insert_ignore
 
 KIND_REMIND = "session_reminder"
 KIND_OPEN = "session_open"

@@ -1,4 +1,4 @@
-"""Small database helpers the study service shares."""
+"""Statements the ORM has no word for: insert-or-ignore and upsert, on both databases."""
 
 from __future__ import annotations
 
@@ -27,3 +27,17 @@ async def insert_ignore(
     statement = builder(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
     result = await session.execute(statement)
     return bool(getattr(result, "rowcount", 0))
+
+
+async def upsert(
+    session: AsyncSession,
+    model: type[Base],
+    values: Mapping[str, Any],
+    conflict: Sequence[str],
+    update: Mapping[str, Any],
+) -> None:
+    """INSERT ... ON CONFLICT (conflict) DO UPDATE SET update: one statement, race-free."""
+    dialect = session.get_bind().dialect.name
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = builder(model).values(**values)
+    await session.execute(statement.on_conflict_do_update(index_elements=conflict, set_=update))
