@@ -15,6 +15,7 @@ import pytest
 
 from bot.content.errors import ContentError
 from bot.content.grammar import default_grammar_path, grammar, load_grammar
+from bot.ledger.service import FIELDS
 
 ROOT = Path(__file__).resolve().parents[2]
 IDEOGRAPH = re.compile("[\u4e00-\u9fff]")
@@ -74,15 +75,7 @@ def test_grammar_loads_once_with_every_key() -> None:
     assert loaded == load_grammar(default_grammar_path())
     assert len(loaded.numerals.digits) == 10
     assert set(loaded.weekdays.values()) == set(range(1, 8))
-    assert set(loaded.ledger.field_aliases) == {
-        "problem",
-        "requirement",
-        "goal",
-        "measures",
-        "owner",
-        "deadline",
-        "note",
-    }
+    assert set(loaded.ledger.field_aliases) == set(FIELDS)
 
 
 def test_broken_grammar_names_the_entry(tmp_path: Path) -> None:
