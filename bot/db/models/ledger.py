@@ -1,4 +1,5 @@
-"""The rectification ledger (整改台账): items, their history, and per-chat number counters."""
+# The rectification ledger is the notice's 整改台账.
+"""The rectification ledger: items, their history, and per-chat number counters."""
 
 from __future__ import annotations
 
