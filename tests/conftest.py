@@ -34,6 +34,9 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 PG_ENV = "FIRMBOT_TEST_PG"
 # A Monday, workday, at 08:00 Shanghai time.
 DEFAULT_START = datetime(2023, 7, 24, 8, 0, tzinfo=SHANGHAI)
+# pytest-xdist's worker ("gw0", "gw1", ...; "main" in a serial run): part of every database
+# name, so the workers sharing one server never meet and leftovers say whose they were.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -93,7 +96,7 @@ def pg_template() -> Iterator[str | None]:
     if dsn is None:
         yield None
         return
-    name = f"firmbot_tpl_{uuid.uuid4().hex[:8]}"
+    name = f"firmbot_tpl_{WORKER}_{uuid.uuid4().hex[:8]}"
     asyncio.run(_pg_exec(dsn, f'CREATE DATABASE "{name}"'))
     asyncio.run(
         _migrate(_with_database(dsn, name).replace("postgresql://", "postgresql+asyncpg://"))
@@ -115,7 +118,7 @@ async def database_url(
     dsn = _pg_admin_dsn()
     if dsn is None or pg_template is None:
         pytest.skip(f"PostgreSQL not configured ({PG_ENV})")
-    name = f"firmbot_t_{uuid.uuid4().hex[:10]}"
+    name = f"firmbot_t_{WORKER}_{uuid.uuid4().hex[:10]}"
     await _pg_exec(dsn, f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
     try:
         yield _with_database(dsn, name).replace("postgresql://", "postgresql+asyncpg://")
