@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,24 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout} s")
         await asyncio.sleep(interval)
+
+
+async def settles_to(
+    read: Callable[[], Awaitable[Any]], expected: Any, timeout: float, what: str
+) -> None:
+    """``read()`` returns ``expected`` within ``timeout`` s; else fails showing its last value.
+
+    For state a process writes just after an effect the test has already seen: a message
+    reaches the emulator a moment before its sender records it as sent, so one snapshot
+    taken right after the last message arrives can catch that record still being written.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await read()
+        if value == expected or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert value == expected, f"{what}: {value!r} (waited up to {timeout} s)"
 
 
 class Nginx:
