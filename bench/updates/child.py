@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import sys
@@ -100,10 +101,33 @@ async def run_firmbot(args: argparse.Namespace) -> None:
 
     config = bench_config(args.db, base_url=args.base_url, token=args.token)
     app = build_application(config, clock=Shifted(datetime.fromisoformat(args.now)))
-    tracker = get_services(app.bot_data).tracker
+    services = get_services(app.bot_data)
+    tracker = services.tracker
+    statements = count_statements(services.db) if os.environ.get("FIRMBOT_BENCH_SQL") else None
     async with running(app, poll_timeout=POLL_TIMEOUT, jobs=True):
         emit(event="ready", pid=os.getpid())
         await serve(lambda: tracker.handled)
+    if statements is not None:
+        Path(os.environ["FIRMBOT_BENCH_SQL"]).write_text(
+            "\n".join(f"{n:6d} {sql}" for sql, n in statements.most_common()), encoding="utf-8"
+        )
+
+
+def count_statements(db: Any) -> collections.Counter[str]:
+    """A developer's aid: SQL statements by their first line, counted (FIRMBOT_BENCH_SQL)."""
+    from sqlalchemy import event
+
+    counter: collections.Counter[str] = collections.Counter()
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        counter[" ".join(statement.split())[:150]] += 1
+
+    def begin(conn: Any) -> None:
+        counter["(begin)"] += 1
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", before)
+    event.listen(db.engine.sync_engine, "begin", begin)
+    return counter
 
 
 def main() -> None:

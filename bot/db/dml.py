@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,9 +24,8 @@ async def insert_ignore(
     cannot both insert, and the surrounding transaction stays usable either way.
     """
     dialect = session.get_bind().dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = builder(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    result = await session.execute(statement)
+    statement = _insert_ignore(dialect, model.__table__, tuple(conflict))
+    result = await session.execute(statement, dict(values))
     return bool(getattr(result, "rowcount", 0))
 
 
@@ -34,10 +34,36 @@ async def upsert(
     model: type[Base],
     values: Mapping[str, Any],
     conflict: Sequence[str],
-    update: Mapping[str, Any],
+    update: Sequence[str],
 ) -> None:
-    """INSERT ... ON CONFLICT (conflict) DO UPDATE SET update: one statement, race-free."""
+    """INSERT ... ON CONFLICT (conflict) DO UPDATE SET the ``update`` columns to ``values``."""
     dialect = session.get_bind().dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = builder(model).values(**values)
-    await session.execute(statement.on_conflict_do_update(index_elements=conflict, set_=update))
+    statement = _upsert(dialect, model.__table__, tuple(conflict), tuple(update))
+    await session.execute(statement, dict(values))
+
+
+# The statements are built once per shape, and the values go in as parameters: a
+# statement rebuilt with its values inside costs SQLAlchemy a cache key over them on
+# every call (these run on every check-in and poll answer).
+
+
+@functools.cache
+def _insert_ignore(dialect: str, table: Any, conflict: tuple[str, ...]) -> Any:
+    return _builder(dialect)(table).on_conflict_do_nothing(index_elements=conflict)
+
+
+@functools.cache
+def _upsert(
+    dialect: str,
+    table: Any,
+    conflict: tuple[str, ...],
+    update: tuple[str, ...],
+) -> Any:
+    statement = _builder(dialect)(table)
+    return statement.on_conflict_do_update(
+        index_elements=conflict, set_={name: statement.excluded[name] for name in update}
+    )
+
+
+def _builder(dialect: str) -> Any:
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert

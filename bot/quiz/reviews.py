@@ -67,7 +67,7 @@ async def note_answer(
                 "updated_at": now,
             },
             ("user_id", "question_id"),
-            {"box": 1, "due_at": due, "updated_at": now},
+            ("box", "due_at", "updated_at"),
         )
         return 1
     item = await session.get(ReviewItem, (user_id, question_id))
