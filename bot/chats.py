@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -284,8 +285,15 @@ class SettingsCache:
     show here.
     """
 
-    def __init__(self, config: Config, ttl: float = 10.0, size: int = 50_000) -> None:
+    def __init__(
+        self,
+        config: Config,
+        ttl: float = 10.0,
+        size: int = 50_000,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.config = config
+        self.monotonic = monotonic
         self.ttl = ttl
         self.size = size
         self._entries: dict[int, tuple[dict[str, Any], float]] = {}
@@ -314,7 +322,7 @@ class SettingsCache:
 
     async def get(self, db: Database, chat_id: int) -> dict[str, Any]:
         """A copy of the chat's settings (the config's defaults for an unknown chat)."""
-        now = time.monotonic()
+        now = self.monotonic()
         entry = self._entries.get(chat_id)
         if entry is None or now - entry[1] >= self.ttl:
             drops = self._drops

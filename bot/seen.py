@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -43,8 +44,10 @@ class SeenRecorder:
         ttl: float = 300.0,
         flush_seconds: float = 2.0,
         size: int = 200_000,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
+        self.monotonic = monotonic
         self.ttl = ttl
         self.flush_seconds = flush_seconds
         self.size = size
@@ -64,7 +67,7 @@ class SeenRecorder:
         if chat is not None and group and chat.id not in self._groups_read:
             await self._read_group(chat.id, now)
         key = (chat.id if chat is not None else 0, user.id)
-        mono = time.monotonic()
+        mono = self.monotonic()
         entry = self._known.get(key)
         if entry is None and chat is None and self._users.get(user.id) == user:
             entry = (user, mono - self.ttl)  # a member of a group read: the user is stored
@@ -155,7 +158,7 @@ class SeenRecorder:
                 .where(Member.chat_id == chat_id)
             )
             found = rows.all()
-        mono = time.monotonic()
+        mono = self.monotonic()
         for user_id, status, last_seen, first, username, last, language in found:
             info = UserInfo(user_id, first or "", username, last, language)
             self._users[user_id] = info
