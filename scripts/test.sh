@@ -13,4 +13,12 @@ if [ -z "${FIRMBOT_TEST_PG:-}" ]; then
     echo "test.sh: no PostgreSQL server available; PostgreSQL tests will be skipped" >&2
   fi
 fi
-"$bin/python" -m pytest "$@"
+# On several workers (pytest-xdist): the tests mostly wait on the emulator, the databases and
+# child processes, so more workers than cores pays. FIRMBOT_TEST_WORKERS=N changes the number;
+# 0, or any -n/--numprocesses/-p no:xdist in the arguments, runs the tests in this process.
+workers=(-n "${FIRMBOT_TEST_WORKERS:-4}")
+for arg in "$@"; do
+  case "$arg" in -n | -n* | --numprocesses* | no:xdist) workers=() ;; esac
+done
+[ "${FIRMBOT_TEST_WORKERS:-}" = 0 ] && workers=()
+"$bin/python" -m pytest "${workers[@]}" "$@"
