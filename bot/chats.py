@@ -21,6 +21,8 @@ from bot.db.models import Base, Chat, Member, User
 logger = logging.getLogger(__name__)
 
 GROUP_TYPES = frozenset({"group", "supergroup"})
+# Member statuses of people no longer in the group.
+ABSENT = ("left", "kicked")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,25 @@ async def seen(
         member.last_seen_at = now
         await session.flush()
     return True
+
+
+def display_name(first: str | None, last: str | None, username: str | None, uid: int) -> str:
+    """A member's name as reports show it (as ``User.display_name``, from plain columns)."""
+    return " ".join(p for p in (first, last) if p) or (username or str(uid))
+
+
+async def members_of(session: AsyncSession, chat_id: int) -> dict[int, str]:
+    """The group's known members still in it: user id -> display name, earliest first."""
+    rows = await session.execute(
+        select(User.id, User.first_name, User.last_name, User.username)
+        .join(Member, Member.user_id == User.id)
+        .where(Member.chat_id == chat_id, Member.status.not_in(ABSENT))
+        .order_by(Member.joined_at, User.id)
+    )
+    return {
+        int(uid): display_name(first, last, username, int(uid))
+        for uid, first, last, username in rows
+    }
 
 
 async def set_member_status(

@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import chats
 from bot.chats import GROUP_TYPES
-from bot.db.models import Chat, Member, User
+from bot.db.models import Chat, Member
 from bot.db.models.ledger import ACTIVE_STATUSES, CLOSED, LedgerItem
 from bot.db.models.quiz import QuizAnswer, QuizPoll
 from bot.db.models.study import (
@@ -32,7 +33,6 @@ from bot.db.models.study import (
 from bot.ledger.service import is_overdue
 
 PeriodKind = Literal["week", "last_week", "month"]
-ABSENT = ("left", "kicked")
 REQUIREMENT_KEYS = ("1", "2", "3", "4", "5")
 MAX_WEEKS = 60
 
@@ -134,27 +134,12 @@ class FirmReport:
         return min(rated)[1] if rated else None
 
 
-def _name(first: str | None, last: str | None, username: str | None, uid: int) -> str:
-    return " ".join(p for p in (first, last) if p) or (username or str(uid))
-
-
-async def members_of(session: AsyncSession, chat_id: int) -> dict[int, str]:
-    """Known members still in the group: user id -> display name."""
-    rows = await session.execute(
-        select(User.id, User.first_name, User.last_name, User.username)
-        .join(Member, Member.user_id == User.id)
-        .where(Member.chat_id == chat_id, Member.status.not_in(ABSENT))
-        .order_by(Member.joined_at, User.id)
-    )
-    return {int(uid): _name(first, last, username, int(uid)) for uid, first, last, username in rows}
-
-
 async def firm_report(
     session: AsyncSession, chat: Chat, period: Period, zone: ZoneInfo, now: datetime
 ) -> FirmReport:
     """Everything the firm report shows for one chat and period."""
     chat_id = chat.id
-    names = await members_of(session, chat_id)
+    names = await chats.members_of(session, chat_id)
     rows = {uid: MemberRow(uid, name) for uid, name in names.items()}
     start_utc, end_utc = period.utc_bounds(zone)
 
@@ -334,7 +319,7 @@ async def firms_overview(
     """
     today = now.astimezone(zone).date()
     week = week_of(today)
-    chats = (
+    groups = (
         await session.execute(
             select(Chat.id, Chat.title).where(Chat.active.is_(True), Chat.type.in_(GROUP_TYPES))
         )
@@ -343,7 +328,7 @@ async def firms_overview(
         (
             await session.execute(
                 select(Member.chat_id, func.count())
-                .where(Member.status.not_in(ABSENT))
+                .where(Member.status.not_in(chats.ABSENT))
                 .group_by(Member.chat_id)
             )
         ).all()
@@ -361,7 +346,7 @@ async def firms_overview(
                 .where(
                     StudyPost.slot_date >= week.start,
                     StudyPost.slot_date <= week.end,
-                    Member.status.not_in(ABSENT),
+                    Member.status.not_in(chats.ABSENT),
                 )
                 .group_by(StudyCheckin.chat_id)
             )
@@ -385,7 +370,7 @@ async def firms_overview(
             participants=int(participants.get(chat_id, 0)),
             overdue=overdue[int(chat_id)],
         )
-        for chat_id, title in chats
+        for chat_id, title in groups
     ]
     return sort_firms(rows, sort)
 

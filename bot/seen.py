@@ -33,8 +33,6 @@ from bot.db.models import Member, User
 
 logger = logging.getLogger(__name__)
 
-ABSENT = frozenset({"left", "kicked"})
-
 
 class SeenRecorder:
     def __init__(
@@ -162,7 +160,7 @@ class SeenRecorder:
         for user_id, status, last_seen, first, username, last, language in found:
             info = UserInfo(user_id, first or "", username, last, language)
             self._users[user_id] = info
-            if status in ABSENT:
+            if status in chats.ABSENT:
                 continue  # speaking again makes them a member: written at once
             age = (now - last_seen).total_seconds() if last_seen is not None else self.ttl
             self._known[(chat_id, user_id)] = (info, mono - min(max(age, 0.0), self.ttl))

@@ -13,6 +13,7 @@ from telegram.ext import Application, ContextTypes, ExtBot, JobQueue
 
 from bot import services as services_mod
 from bot.chats import ChatInfo, UserInfo
+from bot.db.models import Chat
 from bot.permissions import Actor
 from bot.sender import Sent
 from bot.services import Services
@@ -69,6 +70,21 @@ async def chat_settings(context: Context, chat_id: int) -> dict[str, Any]:
     """The chat's effective settings (cached per process, see bot.chats.SettingsCache)."""
     s = svc(context)
     return await s.settings.get(s.db, chat_id)
+
+
+async def group_registered(context: Context, chat_id: int) -> bool:
+    """The group is registered (the bot was added, or /start) and still active."""
+    async with svc(context).db.session() as session:
+        row = await session.get(Chat, chat_id)
+        return row is not None and row.active
+
+
+async def hint_unregistered(update: Update, context: Context) -> None:
+    """Tell a group the bot does not know how an admin registers it."""
+    s = svc(context)
+    locale = await locale_of(update, context)
+    bot = s.bot_username or context.bot.username or ""
+    await reply(update, context, s.t("errors.unknown_group", locale, bot=bot), quote=True)
 
 
 async def locale_of(update: Update, context: Context) -> str:

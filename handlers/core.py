@@ -26,6 +26,8 @@ from handlers.common import (
     FirmBotApp,
     addressed_to_bot,
     chat_info,
+    group_registered,
+    hint_unregistered,
     locale_of,
     reply,
     svc,
@@ -192,7 +194,7 @@ async def cmd_start(update: Update, context: Context) -> None:
     if chat.type in chats.GROUP_TYPES:
         if not addressed_to_bot(update, context) and context.args is None:
             return
-        known = await _chat_known(context, chat.id)
+        known = await group_registered(context, chat.id)
         if not known:
             try:
                 me = await context.bot.get_chat_member(chat.id, context.bot.id)
@@ -222,12 +224,6 @@ async def cmd_start(update: Update, context: Context) -> None:
     await cmd_help(update, context)
 
 
-async def _chat_known(context: Context, chat_id: int) -> bool:
-    async with svc(context).db.session() as session:
-        row = await session.get(Chat, chat_id)
-        return row is not None and row.active
-
-
 async def cmd_help(update: Update, context: Context) -> None:
     from handlers import MENU
     from handlers.common import is_admin
@@ -249,10 +245,9 @@ async def on_unknown_command(update: Update, context: Context) -> None:
     if (
         chat is not None
         and chat.type in chats.GROUP_TYPES
-        and not await _chat_known(context, chat.id)
+        and not await group_registered(context, chat.id)
     ):
-        bot = s.bot_username or context.bot.username or ""
-        await reply(update, context, s.t("errors.unknown_group", locale, bot=bot), quote=True)
+        await hint_unregistered(update, context)
         return
     message = update.effective_message
     command = (message.text or "").split(maxsplit=1)[0].split("@", 1)[0] if message else ""

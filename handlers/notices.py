@@ -11,12 +11,19 @@ import logging
 
 from telegram import Update
 
-from bot.db.models import Chat
 from bot.notices import delivery, store
 from bot.notices.delivery import BroadcastState
 from bot.texts import Html
 from bot.ui import Button, callback, parse_callback
-from handlers.common import Context, command_args, locale_of, reply, svc
+from handlers.common import (
+    Context,
+    command_args,
+    group_registered,
+    hint_unregistered,
+    locale_of,
+    reply,
+    svc,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,12 +37,9 @@ async def _registered(update: Update, context: Context, locale: str) -> bool:
         return False
     if chat.type == "private":
         return True
-    s = svc(context)
-    async with s.db.session() as session:
-        row = await session.get(Chat, chat.id)
-        known = row is not None and row.active
+    known = await group_registered(context, chat.id)
     if not known:
-        await reply(update, context, s.t("notices.not_registered", locale), quote=True)
+        await hint_unregistered(update, context)
     return known
 
 

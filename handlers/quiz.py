@@ -33,6 +33,7 @@ from handlers.common import (
     FirmBotApp,
     chat_locale,
     command_args,
+    hint_unregistered,
     is_admin,
     locale_of,
     reply,
@@ -415,7 +416,7 @@ async def start_extra_round(update: Update, context: Context, locale: str) -> No
     async with s.db.session() as session:
         row = await session.get(Chat, chat.id)
         if row is None or not row.active:
-            await reply(update, context, s.t("quiz.round.not_registered", locale), quote=True)
+            await hint_unregistered(update, context)
             return
         settings = effective_settings(row, s.config)
         running = await quiz.running_round(session, chat.id, now)

@@ -38,6 +38,8 @@ from handlers import quiz as quiz_handlers
 from handlers.common import (
     Context,
     FirmBotApp,
+    group_registered,
+    hint_unregistered,
     locale_of,
     reply,
     require_admin,
@@ -147,12 +149,6 @@ def _post_html(
     )
 
 
-async def _known_group(s: Services, chat_id: int) -> bool:
-    async with s.db.session() as session:
-        row = await session.get(Chat, chat_id)
-        return row is not None and row.active
-
-
 async def _hint_unknown_group(update: Update, context: Context, *, always: bool) -> None:
     """Tell an unregistered group how to register (throttled unless asked by command)."""
     s = svc(context)
@@ -164,9 +160,7 @@ async def _hint_unknown_group(update: Update, context: Context, *, always: bool)
     if not always and now - hinted.get(chat.id, -HINT_INTERVAL) < HINT_INTERVAL:
         return
     hinted[chat.id] = now
-    locale = await locale_of(update, context)
-    bot = s.bot_username or context.bot.username or ""
-    await reply(update, context, s.t("study.unknown_group", locale, bot=bot), quote=True)
+    await hint_unregistered(update, context)
 
 
 async def _group_ready(update: Update, context: Context, command: str) -> bool:
@@ -179,7 +173,7 @@ async def _group_ready(update: Update, context: Context, command: str) -> bool:
         locale = await locale_of(update, context)
         await reply(update, context, s.t("study.group_only", locale, command=command))
         return False
-    if not await _known_group(s, chat.id):
+    if not await group_registered(context, chat.id):
         await _hint_unknown_group(update, context, always=True)
         return False
     return True
@@ -337,7 +331,7 @@ async def on_study_reply(update: Update, context: Context) -> None:
     if not text:
         return
     s = svc(context)
-    if chat.type in GROUP_TYPES and not await _known_group(s, chat.id):
+    if chat.type in GROUP_TYPES and not await group_registered(context, chat.id):
         await _hint_unknown_group(update, context, always=False)
         return
     edited = update.edited_message is not None
@@ -392,7 +386,7 @@ async def cmd_study(update: Update, context: Context) -> None:
         return
     if chat.type not in GROUP_TYPES:
         return
-    if not await _known_group(s, chat.id):
+    if not await group_registered(context, chat.id):
         await _hint_unknown_group(update, context, always=True)
         return
     async with s.db.session() as session:
@@ -466,7 +460,7 @@ async def cmd_me(update: Update, context: Context) -> None:
     if chat is None or user is None:
         return
     locale = await locale_of(update, context)
-    if chat.type in GROUP_TYPES and not await _known_group(s, chat.id):
+    if chat.type in GROUP_TYPES and not await group_registered(context, chat.id):
         await _hint_unknown_group(update, context, always=True)
         return
     if chat.type not in GROUP_TYPES and chat.type != "private":

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Member, User
+from bot import chats
 from bot.db.models.study import (
     StudyAttendance,
     StudyCheckin,
@@ -28,7 +28,7 @@ from bot.db.models.study import (
 IDLE_STUDY_DAYS = 3
 # How far back streaks and idle runs look (study days).
 HISTORY_POSTS = 400
-ABSENT = ("left", "kicked")
+ABSENT = chats.ABSENT
 
 
 def local_midnight_utc(day: date, zone: ZoneInfo) -> datetime:
@@ -185,17 +185,7 @@ async def week_report(
     today = now.astimezone(zone).date()
     monday = week_start(today)
     sunday = monday + timedelta(days=6)
-    members = (
-        await session.execute(
-            select(User.id, User.first_name, User.last_name, User.username)
-            .join(Member, Member.user_id == User.id)
-            .where(Member.chat_id == chat_id, Member.status.not_in(ABSENT))
-        )
-    ).all()
-    names = {
-        int(uid): " ".join(p for p in (first, last) if p) or (username or str(uid))
-        for uid, first, last, username in members
-    }
+    names = await chats.members_of(session, chat_id)
     posts = await _posts_desc(session, chat_id)
     week_posts = {pid for pid, day in posts if monday <= day <= sunday}
     all_checkins = (

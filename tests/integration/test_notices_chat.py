@@ -201,7 +201,8 @@ async def test_a_group_the_bot_does_not_know_is_asked_to_register(
     emulator.set_member(chat.id, user, "creator")
     emulator.set_member(chat.id, emulator.bot_user, "member")  # joined while the bot was down
     await harness.handled(emulator.send_message(chat.id, user, "/notice"))
-    assert emulator.last(chat.id).text == "我还没有登记本群，请先发送 /start。"
+    reply = emulator.last(chat.id).text
+    assert reply.startswith("本群还没有在 FirmBot 登记。") and "/start@" in reply
 
 
 async def test_a_bot_admin_sends_a_notice_from_the_private_chat(
