@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -258,6 +259,17 @@ async def startup(app: FirmBotApp, *, jobs: bool = True) -> None:
 
         s.scheduler.on_change = wake_at
     await coord.start()
+
+
+def freeze_startup_objects() -> None:
+    """Move everything alive now out of the garbage collector's view (``firmbot run``).
+
+    Everything built at start-up lives as long as the process: frozen, the ~220,000
+    objects leave full garbage collections, whose 0.1 s pauses drew 429s in a morning
+    peak (bench/morning). Not for tests: frozen objects are never collected.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def shutdown(app: FirmBotApp) -> None:

@@ -108,9 +108,8 @@ async def run_firmbot(args: argparse.Namespace) -> None:
         emit(event="ready", pid=os.getpid())
         await serve(lambda: tracker.handled)
     if statements is not None:
-        Path(os.environ["FIRMBOT_BENCH_SQL"]).write_text(
-            "\n".join(f"{n:6d} {sql}" for sql, n in statements.most_common()), encoding="utf-8"
-        )
+        lines = "\n".join(f"{n:6d} {sql}" for sql, n in statements.most_common())
+        await asyncio.to_thread(Path(os.environ["FIRMBOT_BENCH_SQL"]).write_text, lines, "utf-8")
 
 
 def count_statements(db: Any) -> collections.Counter[str]:

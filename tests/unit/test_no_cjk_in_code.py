@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 IDEOGRAPH = re.compile("[\u4e00-\u9fff]")
 COMMENT_LINE = re.compile(r"^\s*#")
 
+
 def _python_files() -> list[str]:
     if shutil.which("git") and (ROOT / ".git").exists():
         listed = subprocess.run(
@@ -48,8 +49,7 @@ def test_no_cjk_outside_comments() -> None:
         for number, line in enumerate(
             (ROOT / name).read_text(encoding="utf-8").split("\n"), start=1
         )
-        if IDEOGRAPH.search(line)
-        and not COMMENT_LINE.match(line)
+        if IDEOGRAPH.search(line) and not COMMENT_LINE.match(line)
     ]
     assert not offending, (
         "Chinese text in Python code (user texts go to content/locales/, input words "
