@@ -118,6 +118,10 @@ def split_html(markup: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
     """
     if limit < 1:
         raise ValueError("limit must be positive")
+    if len(markup) <= limit:
+        # Never more visible characters than source characters (a tag shows none, an
+        # entity fewer than it is long): most messages need no counting at all.
+        return [markup]
     parts: list[str] = []
     rest = markup
     while _count(rest) > limit:
