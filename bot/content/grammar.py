@@ -13,10 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.content.errors import ContentError
+from bot.content.errors import ContentError, read_mapping
 from bot.content.paths import default_content_dir
 
 Word = Annotated[str, Field(min_length=1, max_length=20)]
@@ -148,12 +147,7 @@ def load_grammar(path: Path | None = None) -> Grammar:
     """Read and validate a grammar file; a broken one raises ContentError."""
     path = path or default_grammar_path()
     file = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ContentError(file, None, f"cannot read: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ContentError(file, None, "the file must be a mapping")
+    raw = read_mapping(path)
     try:
         return Grammar.model_validate(raw)
     except ValidationError as exc:

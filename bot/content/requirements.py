@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -23,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.content.errors import ContentError
+from bot.content.errors import ContentError, read_yaml
 from bot.content.grammar import grammar
 
 # 一是 .. 五是
@@ -101,30 +100,6 @@ def load_requirements(path: Path, *, notice_text: str | None = None) -> tuple[Re
 # --- helpers shared by the content loaders -------------------------------------------
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse one YAML file; every failure becomes a ContentError naming the file."""
-    file = str(path)
-    try:
-        raw_text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ContentError(file, None, "file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ContentError(file, None, f"not valid UTF-8 (byte {exc.start})") from None
-    except OSError as exc:
-        raise ContentError(file, None, f"cannot read the file: {exc.strerror}") from None
-    try:
-        return yaml.safe_load(raw_text)
-    except yaml.MarkedYAMLError as exc:
-        where = ""
-        if exc.problem_mark is not None:
-            mark = exc.problem_mark
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ContentError(file, None, f"YAML syntax error{where}: {problem}") from None
-    except yaml.YAMLError as exc:
-        raise ContentError(file, None, f"YAML syntax error: {exc}") from None
 
 
 def iter_entries(path: Path, key: str) -> Iterator[tuple[str, Any]]:

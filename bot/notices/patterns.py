@@ -13,10 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.content.errors import ContentError
+from bot.content.errors import ContentError, read_mapping
 from bot.content.grammar import alternation, char_class, grammar
 from bot.content.paths import default_content_dir
 
@@ -220,14 +219,7 @@ def default_patterns_path() -> Path:
 def load_patterns(path: Path | None = None) -> NoticePatterns:
     """Read, validate and compile ``patterns.yaml``; a broken file raises ContentError."""
     path = path or default_patterns_path()
-    file = str(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ContentError(file, None, f"cannot read: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ContentError(file, None, "the file must be a mapping")
-    return compile_patterns(raw, file=file)
+    return compile_patterns(read_mapping(path), file=str(path))
 
 
 @lru_cache(maxsize=1)
