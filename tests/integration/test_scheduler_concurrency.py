@@ -106,7 +106,9 @@ async def test_due_chats_run_side_by_side_and_each_slot_once(db: Database) -> No
 
 async def test_one_chats_slots_run_in_order_and_never_side_by_side(db: Database) -> None:
     clock = FakeClock(sh(2023, 7, 24, 8, 0))
-    action = Recorder(0.02)
+    # Long enough that the other chat's one slot overlaps the busy chat's chain even when
+    # each claim is slow (a loaded machine): with 20 ms it once ran entirely in a gap.
+    action = Recorder(0.2)
     s = scheduler(db, clock, "p", study=action, quiz=action)
     busy, other = CHATS[0], CHATS[1]
     await daily(s, busy, "study", "08:40")
