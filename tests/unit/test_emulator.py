@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import struct
 import time
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -39,6 +40,7 @@ from telegram.error import (
     RetryAfter,
 )
 from telegram.ext import ApplicationBuilder, CommandHandler, ContextTypes
+from telegram.warnings import PTBUserWarning
 
 from bot.sandbox.emulator import Emulator, SentMessage
 
@@ -75,10 +77,20 @@ def world(emu: Emulator) -> World:
     return World(emu)
 
 
+@contextlib.contextmanager
+def ptb_warnings_fail() -> Iterator[None]:
+    """Any PTB warning or deprecation is a failure here — and only those: a blanket
+    "error" filter also turned a ResourceWarning from an earlier test's socket, collected
+    by chance inside this block, into this test's failure."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PTBUserWarning)
+        warnings.simplefilter("error", DeprecationWarning)
+        yield
+
+
 async def fetch(bot: Bot, emu: Emulator) -> list[Update]:
     """All pending updates, confirmed (PTB parses them on the way)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # any PTB deprecation or missing field is a failure
+    with ptb_warnings_fail():
         updates = await bot.get_updates(timeout=0, allowed_updates=Update.ALL_TYPES)
     if updates:
         await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0)
@@ -87,8 +99,7 @@ async def fetch(bot: Bot, emu: Emulator) -> list[Update]:
 
 
 def parse(update: dict[str, Any], bot: Bot) -> Update:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with ptb_warnings_fail():
         parsed = Update.de_json(update, bot)
     assert parsed is not None
     return parsed
