@@ -23,8 +23,9 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 
 from bot import chats
 from bot.chats import GROUP_TYPES, ChatInfo, UserInfo
@@ -32,6 +33,23 @@ from bot.db import Database
 from bot.db.models import Member, User
 
 logger = logging.getLogger(__name__)
+
+# Core statements, run with many parameter sets: a row gone meanwhile (a group upgraded,
+# a chat deleted) simply matches nothing, where the ORM's bulk update would fail the batch.
+_users_table = cast(Table, User.__table__)
+_members_table = cast(Table, Member.__table__)
+_USER_SEEN = (
+    update(_users_table)
+    .where(_users_table.c.id == bindparam("uid"))
+    .values(last_seen_at=bindparam("at"))
+)
+_MEMBER_SEEN = (
+    update(_members_table)
+    .where(
+        _members_table.c.chat_id == bindparam("cid"), _members_table.c.user_id == bindparam("uid")
+    )
+    .values(last_seen_at=bindparam("at"))
+)
 
 
 class SeenRecorder:
@@ -94,14 +112,13 @@ class SeenRecorder:
             async with self.db.session() as session:
                 if users:
                     await session.execute(
-                        update(User),
-                        [{"id": uid, "last_seen_at": at} for uid, at in users.items()],
+                        _USER_SEEN, [{"uid": uid, "at": at} for uid, at in users.items()]
                     )
                 if members:
                     await session.execute(
-                        update(Member),
+                        _MEMBER_SEEN,
                         [
-                            {"chat_id": chat_id, "user_id": uid, "last_seen_at": at}
+                            {"cid": chat_id, "uid": uid, "at": at}
                             for (chat_id, uid), at in members.items()
                         ],
                     )

@@ -171,3 +171,25 @@ async def test_settings_follow_a_change_here_at_once_and_another_process_after_t
     ticker.now += harness.services.settings.ttl + 1
     await firm.say("李四", "/help")
     assert "可用命令" in firm.last().text
+
+
+async def test_a_member_gone_before_the_batch_does_not_cost_the_others_their_times(
+    harness: BotHarness, firm: GroupChat, clock: FakeClock, ticker: Ticker
+) -> None:
+    seen = harness.services.seen
+    lisi, wang = firm.members["李四"], firm.members["王律师"]
+    await firm.say("李四", "上午")
+    await firm.say("王律师", "上午")
+    ticker.now += seen.ttl + 1
+    clock.advance(timedelta(minutes=6))
+    await firm.say("李四", "下午")
+    await firm.say("王律师", "下午")
+    async with harness.services.db.session() as session:  # removed meanwhile
+        member = await session.get(Member, (firm.id, lisi.id))
+        assert member is not None
+        await session.delete(member)
+    before = await last_seen(harness, firm.id, wang.id)
+    await seen.flush()
+    after = await last_seen(harness, firm.id, wang.id)
+    assert before is not None and after == before + timedelta(minutes=6)
+    assert await last_seen(harness, firm.id, lisi.id) is None
