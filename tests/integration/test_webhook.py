@@ -372,7 +372,9 @@ async def test_metrics_count_updates_sends_errors_outbox_and_lag_without_secrets
     services = harness.services
     await firm.say("李四", "/help")
     emulator.fail_next("sendMessage", status=429, retry_after=1)
-    await firm.say("李四", "/help")
+    last = await firm.say("李四", "/help")
+    # The webhook counts a request once it answers it, a moment after the handlers finish.
+    await emulator.wait_delivered(last["update_id"])
     # Three rows queued while nobody drains them, one schedule overdue by 90 s.
     await services.outbox.stop()
     async with services.db.session() as session:
