@@ -141,8 +141,6 @@ def build_application(
         concurrency=config.sender.concurrency,
         lease_seconds=config.scheduling.lease_seconds,
     )
-    settings_cache = chats.SettingsCache(config)
-    settings_cache.watch(db)
     services = Services(
         config=config,
         db=db,
@@ -155,7 +153,7 @@ def build_application(
         sender=sender,
         outbox=outbox,
         seen=SeenRecorder(db),
-        settings=settings_cache,
+        settings=chats.SettingsCache(config, db),
     )
     services.extras[coordination.SERVICES_KEY] = coordination.Coordinator(db)
     app.bot_data[SERVICES_KEY] = services

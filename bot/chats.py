@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bot.config import Config
 from bot.db import Database
 from bot.db.models import Base, Chat, Member, User
+from bot.db.models.core import display_name
 
 logger = logging.getLogger(__name__)
 
@@ -130,11 +131,6 @@ async def seen(
         member.last_seen_at = now
         await session.flush()
     return True
-
-
-def display_name(first: str | None, last: str | None, username: str | None, uid: int) -> str:
-    """A member's name as reports show it (as ``User.display_name``, from plain columns)."""
-    return " ".join(p for p in (first, last) if p) or (username or str(uid))
 
 
 async def members_of(session: AsyncSession, chat_id: int) -> dict[int, str]:
@@ -309,20 +305,23 @@ class SettingsCache:
     def __init__(
         self,
         config: Config,
+        db: Database,
         ttl: float = 10.0,
         size: int = 50_000,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
+        self.db = db
         self.monotonic = monotonic
         self.ttl = ttl
         self.size = size
         self._entries: dict[int, tuple[dict[str, Any], float]] = {}
         # Counts drops: a read that a drop overtook is used once but not kept.
         self._drops = 0
+        self._watch()
 
-    def watch(self, db: Database) -> None:
-        """Drop a chat's entry whenever a session of ``db`` commits a change to it."""
+    def _watch(self) -> None:
+        """Drop a chat's entry whenever a session of the database commits a change to it."""
         key = "firmbot.chats_written"
 
         def after_flush(session: Session, _context: Any) -> None:
@@ -337,17 +336,17 @@ class SettingsCache:
         def after_rollback(session: Session) -> None:
             session.info.pop(key, None)
 
-        db.listen("after_flush", after_flush)
-        db.listen("after_commit", after_commit)
-        db.listen("after_soft_rollback", lambda session, _previous: after_rollback(session))
+        self.db.listen("after_flush", after_flush)
+        self.db.listen("after_commit", after_commit)
+        self.db.listen("after_soft_rollback", lambda session, _previous: after_rollback(session))
 
-    async def get(self, db: Database, chat_id: int) -> dict[str, Any]:
+    async def get(self, chat_id: int) -> dict[str, Any]:
         """A copy of the chat's settings (the config's defaults for an unknown chat)."""
         now = self.monotonic()
         entry = self._entries.get(chat_id)
         if entry is None or now - entry[1] >= self.ttl:
             drops = self._drops
-            async with db.session() as session:
+            async with self.db.session() as session:
                 values = effective_settings(await session.get(Chat, chat_id), self.config)
             if drops != self._drops:
                 return values

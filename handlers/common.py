@@ -68,8 +68,7 @@ def actor_of(update: Update) -> Actor | None:
 
 async def chat_settings(context: Context, chat_id: int) -> dict[str, Any]:
     """The chat's effective settings (cached per process, see bot.chats.SettingsCache)."""
-    s = svc(context)
-    return await s.settings.get(s.db, chat_id)
+    return await svc(context).settings.get(chat_id)
 
 
 async def group_registered(context: Context, chat_id: int) -> bool:

@@ -210,7 +210,7 @@ async def _edit_post_count(s: Services, post_id: int) -> None:
             return
         count = await prompts.checkin_count(session, post_id)
         chat_id, message_id = post.chat_id, post.message_id
-    locale = str((await s.settings.get(s.db, chat_id))["locale"])
+    locale = str((await s.settings.get(chat_id))["locale"])
     html = _post_html(s, locale, post, count)
     await s.sender.edit(
         chat_id, message_id, html, buttons=render.prompt_buttons(s.texts, locale, post_id)
@@ -298,7 +298,7 @@ async def _cb_checkin(update: Update, context: Context, post_id: int) -> None:
         await s.sender.answer_callback(query.id, s.texts.plain("study.checkin.unknown", locale))
         return
     assert post is not None
-    zone = _settings_zone(await s.settings.get(s.db, post.chat_id), s)
+    zone = _settings_zone(await s.settings.get(post.chat_id), s)
     when = render.fmt_moment(s.texts, locale, result.checked_at, now, zone)
     if result.created:
         text = s.texts.plain("study.checkin.done", locale, time=when)

@@ -61,8 +61,15 @@ class User(Base):
 
     @property
     def display_name(self) -> str:
-        name = " ".join(part for part in (self.first_name, self.last_name) if part)
-        return name or (self.username or str(self.id))
+        return display_name(self.first_name, self.last_name, self.username, self.id)
+
+
+def display_name(first: str | None, last: str | None, username: str | None, uid: int) -> str:
+    """A user's name as the bot shows it: first and last name, else username, else the id.
+
+    A function of plain columns too, for queries that select them without the model.
+    """
+    return " ".join(part for part in (first, last) if part) or (username or str(uid))
 
 
 class Member(Base):
