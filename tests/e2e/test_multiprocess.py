@@ -31,12 +31,14 @@ from bot.study import KIND as STUDY
 from bot.web import SECRET_HEADER
 from tests.e2e.cluster import (
     BUDGET_CHECK_PER_SECOND,
+    JITTER_REFUSALS,
     SECRET,
     busiest_second,
     cluster,
     emulator_for_cluster,
     http_get,
     leak_check,
+    one_at_a_time,
     require_postgresql,
     settles_to,
     wait_until,
@@ -181,7 +183,7 @@ async def test_kill_9_of_the_leader_in_the_middle_of_a_broadcast_to_1000_chats(
         per_chat = copies(emu, chats)
         assert set(per_chat.values()) == {1}, "a chat got no copy or two"
         refused = [c for c in emu.calls("sendMessage") if c.status == 429]
-        assert refused == [], "two processes sent at once"
+        assert len(refused) <= JITTER_REFUSALS, f"{len(refused)} sends over the budget"
         health = await survivor.health()
         assert health[0] == 200 and health[1]["leader"] is True
 
@@ -194,6 +196,14 @@ async def test_kill_9_of_the_leader_in_the_middle_of_a_broadcast_to_1000_chats(
 
         # The last copy arrives a moment before its row is marked sent.
         await settles_to(statuses, {outbox.SENT: 1000}, 10, "outbox rows")
+        async with db.session() as session:
+            sent = (
+                await session.execute(select(OutboxMessage.claimed_by, OutboxMessage.sent_at))
+            ).all()
+        drainers = one_at_a_time(sent)
+        pids = [owner.split(":")[1] for owner in drainers]  # host:pid:random
+        assert survivor.proc is not None and leader.proc is not None
+        assert pids == [str(leader.proc.pid), str(survivor.proc.pid)], drainers
         print(
             f"\nbroadcast: 300 in {first_phase:.1f} s; {in_flight} sends held at the kill, "
             f"{delivered_at_kill} delivered by then; the survivor finished "
@@ -263,7 +273,8 @@ async def test_kill_9_of_the_leader_in_the_middle_of_a_morning_of_200_study_prom
         await wait_until(lambda: all(copies(emu, chats).values()), 90, "every group prompted")
         finished = time.monotonic()
         assert set(copies(emu, chats).values()) == {1}
-        assert [c for c in emu.calls("sendMessage") if c.status == 429] == []
+        refused = [c for c in emu.calls("sendMessage") if c.status == 429]
+        assert len(refused) <= JITTER_REFUSALS, f"{len(refused)} sends over the budget"
 
         async def claims() -> dict[str, int]:
             async with db.session() as session:
@@ -277,14 +288,15 @@ async def test_kill_9_of_the_leader_in_the_middle_of_a_morning_of_200_study_prom
         # The last prompt arrives a moment before its claim is marked done.
         await settles_to(claims, {"done": 200}, 10, "study claims")
         async with db.session() as session:
-            owners = (
+            ran = (
                 await session.execute(
-                    select(SlotClaim.claimed_by, func.count())
-                    .where(SlotClaim.kind == STUDY)
-                    .group_by(SlotClaim.claimed_by)
+                    select(SlotClaim.claimed_by, SlotClaim.finished_at).where(
+                        SlotClaim.kind == STUDY
+                    )
                 )
             ).all()
-        assert len(owners) == 2  # the dead leader's claims, then the survivor's
+        # The dead leader's claims, then the survivor's.
+        assert len(one_at_a_time(ran)) == 2
         print(
             f"\nmorning: 200 prompts, kill after {killed_at - started:.1f} s; "
             f"all done {finished - killed_at:.1f} s later (the claim in flight waits for "
