@@ -11,7 +11,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session
 
 from bot.config import DatabaseConfig
+from bot.db.sqlite_inline import inline_url
 
 logger = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -54,14 +55,18 @@ class Database:
     def __init__(self, config: DatabaseConfig) -> None:
         self.url = config.url
         kwargs: dict[str, Any] = {"echo": config.echo}
+        url: str | URL = config.url
         if config.is_sqlite:
-            # Writers wait for each other instead of failing with "database is locked".
+            # sqlite3 called on the event loop's thread (bot/db/sqlite_inline.py); writers
+            # wait for each other, without blocking the loop, up to 30 s before failing
+            # with "database is locked".
+            url = inline_url(config.url)
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(
                 pool_size=config.pool_size, max_overflow=config.pool_size, pool_pre_ping=True
             )
-        self.engine: AsyncEngine = create_async_engine(config.url, **kwargs)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if config.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         # A session class of this database's own, so that session events (``listen``)
@@ -120,5 +125,4 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
