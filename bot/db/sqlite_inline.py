@@ -262,9 +262,10 @@ class InlineDBAPI:
     def connect(self, *args: Any, **kwargs: Any) -> InlineConnection:
         kwargs.pop("async_creator_fn", None)
         busy_timeout = float(kwargs.pop("timeout", DEFAULT_TIMEOUT))
-        # Pool clean-up may close a connection from another thread (garbage collection);
-        # it is never used by two threads at once.
         database = args[0] if args else kwargs.pop("database")
+        # No busy timeout: waits are asyncio sleeps (``patiently``). Another thread may
+        # use the connection: ``commit`` runs on one, and pool clean-up after garbage
+        # collection may close it from one; never two threads at the same moment.
         kwargs.update(timeout=0, check_same_thread=False)
         connection: sqlite3.Connection = sqlite3.connect(database, *args[1:], **kwargs)
         return InlineConnection(self, connection, busy_timeout)
