@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
@@ -48,6 +49,8 @@ DEFAULT_TIMEOUT = 5.0  # sqlite3's default
 _FIRST_PAUSE = 0.001
 _LONGEST_PAUSE = 0.05
 _BUSY_SNAPSHOT = 517  # SQLITE_BUSY | (2 << 8)
+# Commits that wrote something wait for fsync here (threads start when first needed).
+_COMMITS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="sqlite-commit")
 
 
 class _Done(Awaitable[None]):
@@ -215,13 +218,22 @@ class InlineConnection(AdaptedConnection):
         self.raw.create_function(*args, **kwargs)
 
     def commit(self) -> None:
-        connection = self.raw
-        if not connection.in_transaction:  # nothing written: sqlite3's commit is a no-op
+        if not self.raw.in_transaction:  # nothing written: sqlite3's commit is a no-op
             return
         # The one call made on a thread: a commit waits for fsync (milliseconds, and more
         # on a busy disk), which must not stop the loop. The connection is not used by
         # anything else meanwhile: its session is waiting for this commit.
-        self.patiently(lambda: await_(asyncio.to_thread(connection.commit)))
+        self.patiently(self._commit_on_thread)
+
+    def _commit_on_thread(self) -> None:
+        job = _COMMITS.submit(self.raw.commit)
+        try:
+            await_(asyncio.wrap_future(job))
+        except asyncio.CancelledError:
+            # A thread cannot be stopped: the commit finishes (or fails) before the
+            # session's clean-up touches the connection from this thread.
+            concurrent.futures.wait([job])
+            raise
 
     def rollback(self) -> None:
         self.raw.rollback()
