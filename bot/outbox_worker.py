@@ -15,6 +15,7 @@ from bot import outbox
 from bot.clock import Clock
 from bot.db import Database
 from bot.db.models import Chat
+from bot.scheduling import owner_host_and_pid
 from bot.sender import Sender, Sent
 from bot.ui import Button
 
@@ -53,11 +54,9 @@ def owner_is_dead(owner: str) -> bool:
     or of this very process but no running worker (a previous life of this pid)."""
     if owner in _LIVE_OWNERS:
         return False
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname()[:32] or not pid_text.isdigit():
+    host, pid = owner_host_and_pid(owner)
+    if host != socket.gethostname()[:32] or pid is None:
         return False
-    pid = int(pid_text)
     return pid == os.getpid() or not _pid_alive(pid)
 
 

@@ -48,6 +48,13 @@ def process_id() -> str:
     return f"{socket.gethostname()[:32]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def owner_host_and_pid(owner: str) -> tuple[str, int | None]:
+    """The host and pid of a ``process_id()`` (pid None if the id is not one)."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    return host, int(pid_text) if pid_text.isdigit() else None
+
+
 def day_matches(days: str, day: date, calendar: WorkCalendar) -> bool:
     if days == "daily":
         return True

@@ -34,13 +34,12 @@ import collections
 import concurrent.futures
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from typing import Any, TypeVar
 
-from sqlalchemy import pool
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
-from sqlalchemy.engine import URL, AdaptedConnection
+from sqlalchemy.engine import URL, AdaptedConnection, make_url
 from sqlalchemy.util.concurrency import await_
 
 T = TypeVar("T")
@@ -211,9 +210,6 @@ class InlineConnection(AdaptedConnection):
     def cursor(self, server_side: bool = False) -> InlineCursor:
         return InlineCursor(self, server_side)
 
-    def execute(self, operation: str, parameters: Any = None) -> InlineCursor:
-        return self.cursor().execute(operation, parameters)
-
     def create_function(self, *args: Any, **kwargs: Any) -> None:
         self.raw.create_function(*args, **kwargs)
 
@@ -298,26 +294,12 @@ class InlineSQLiteDialect(SQLiteDialect_aiosqlite):
     def retrieve_dbapi_version(self, dbapi: Any) -> Any:
         return sqlite3.sqlite_version_info
 
-    @classmethod
-    def get_pool_class(cls, url: URL) -> type[pool.Pool]:
-        if cls._is_url_file_db(url):
-            return pool.AsyncAdaptedQueuePool
-        return pool.StaticPool
-
-    def get_driver_connection(self, connection: Any) -> Any:
-        return connection.raw
-
-    def do_terminate(self, dbapi_connection: Any) -> None:
-        dbapi_connection.close()
-
 
 def inline_url(url: str | URL) -> URL:
     """The same SQLite database through this dialect."""
-    from sqlalchemy.engine import make_url
-
     return make_url(url).set(drivername="sqlite+firmbot")
 
 
 registry.register("sqlite.firmbot", __name__, "InlineSQLiteDialect")
 
-__all__: Sequence[str] = ("InlineSQLiteDialect", "inline_url")
+__all__ = ("InlineSQLiteDialect", "inline_url")

@@ -26,7 +26,7 @@ from bot.config import DatabaseConfig, SchedulingConfig
 from bot.db import Database
 from bot.db.models import Chat, Member, OutboxMessage, ProcessedUpdate, Schedule, SlotClaim, User
 from bot.sandbox.emulator import Emulator
-from bot.scheduling import Scheduler
+from bot.scheduling import Scheduler, owner_host_and_pid
 from bot.study import KIND as STUDY
 from bot.web import SECRET_HEADER
 from tests.e2e.cluster import (
@@ -201,9 +201,9 @@ async def test_kill_9_of_the_leader_in_the_middle_of_a_broadcast_to_1000_chats(
                 await session.execute(select(OutboxMessage.claimed_by, OutboxMessage.sent_at))
             ).all()
         drainers = one_at_a_time(sent)
-        pids = [owner.split(":")[1] for owner in drainers]  # host:pid:random
+        pids = [owner_host_and_pid(owner)[1] for owner in drainers]
         assert survivor.proc is not None and leader.proc is not None
-        assert pids == [str(leader.proc.pid), str(survivor.proc.pid)], drainers
+        assert pids == [leader.proc.pid, survivor.proc.pid], drainers
         print(
             f"\nbroadcast: 300 in {first_phase:.1f} s; {in_flight} sends held at the kill, "
             f"{delivered_at_kill} delivered by then; the survivor finished "
