@@ -4,8 +4,9 @@ Started by ``bench/updates/run.py``, which owns the emulator. Both bots long-pol
 the same way (no pause between polls, 10 s timeout). On stdout:
 
 - ``{"event": "ready", "pid": ...}`` once polling;
-- ``{"event": "handled", "n": ..., "t": ...}`` each time the bot has handled ``--expect``
-  more updates (the driver sends ``expect N`` on stdin before each stream).
+- ``{"event": "expecting", "n": ...}`` when the driver's ``expect N`` (on stdin, before
+  each stream) is read, and ``{"event": "handled", "n": ..., "t": ...}`` once the bot has
+  handled N more updates.
 
 ``quit`` on stdin (or its end) stops the bot cleanly.
 
@@ -52,6 +53,9 @@ async def serve(handled: Callable[[], int]) -> None:
             return
         if line.startswith("expect "):
             target = handled() + int(line.split()[1])
+            # The driver injects only after this: an update handled before the target was
+            # set would count towards it and the stream's last one would never come.
+            emit(event="expecting", n=handled())
             # Polling a counter every 5 ms costs next to nothing next to the updates.
             while handled() < target:  # noqa: ASYNC110
                 await asyncio.sleep(0.005)

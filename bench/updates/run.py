@@ -282,6 +282,9 @@ class Child:
         self.proc.stdin.write(line.encode() + b"\n")
         await self.proc.stdin.drain()
 
+    async def expecting(self) -> dict[str, Any]:
+        return await self._read(self.proc)
+
     async def handled(self) -> dict[str, Any]:
         return await self._read(self.proc)
 
@@ -317,6 +320,7 @@ async def measure(
         idle_rate = (cpu_seconds(child.pid) - idle_start) / 2.0
         since = len(emulator.requests)
         await child.tell(f"expect {len(stream)}")
+        await child.expecting()
         cpu0 = cpu_seconds(child.pid)
         started = time.monotonic()
         for n, item in enumerate(stream):
