@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import chats
 from bot.chats import GROUP_TYPES, ChatInfo, UserInfo
@@ -41,6 +42,20 @@ _members_table = cast(Table, Member.__table__)
 _USER_SEEN = (
     update(_users_table)
     .where(_users_table.c.id == bindparam("uid"))
+    .values(last_seen_at=bindparam("at"))
+)
+# A user first seen by this process without a chat (a poll answer): one statement, which
+# matches only if the stored profile is the one the update carries (the usual case after
+# a restart); otherwise the ORM path writes the new profile.
+_USER_SEEN_IF_SAME = (
+    update(_users_table)
+    .where(
+        _users_table.c.id == bindparam("uid"),
+        _users_table.c.first_name == bindparam("first"),
+        _users_table.c.username.is_not_distinct_from(bindparam("uname")),
+        _users_table.c.last_name.is_not_distinct_from(bindparam("last")),
+        _users_table.c.language_code.is_not_distinct_from(bindparam("language")),
+    )
     .values(last_seen_at=bindparam("at"))
 )
 _MEMBER_SEEN = (
@@ -93,7 +108,10 @@ class SeenRecorder:
                 self._later(user.id, chat.id if group and chat is not None else None, now)
             return True
         async with self.db.session() as session:
-            recorded = await chats.seen(session, user, chat, now)
+            if chat is None and await _touched(session, user, now):
+                recorded = True
+            else:
+                recorded = await chats.seen(session, user, chat, now)
         if recorded:
             self._remember(key, user, mono)
         return recorded
@@ -182,3 +200,19 @@ class SeenRecorder:
             age = (now - last_seen).total_seconds() if last_seen is not None else self.ttl
             self._known[(chat_id, user_id)] = (info, mono - min(max(age, 0.0), self.ttl))
         self._groups_read.add(chat_id)
+
+
+async def _touched(session: AsyncSession, user: UserInfo, now: datetime) -> bool:
+    """``last_seen_at`` refreshed for a stored user whose profile is unchanged."""
+    result = await session.execute(
+        _USER_SEEN_IF_SAME,
+        {
+            "uid": user.id,
+            "first": user.first_name or "",
+            "uname": user.username,
+            "last": user.last_name,
+            "language": user.language_code,
+            "at": now,
+        },
+    )
+    return bool(getattr(result, "rowcount", 0))

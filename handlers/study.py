@@ -289,16 +289,12 @@ async def _cb_checkin(update: Update, context: Context, post_id: int) -> None:
     locale = await locale_of(update, context)
     now = s.clock.now()
     async with s.db.session() as session:
-        post = await session.get(StudyPost, post_id)
-        if post is None or post.message_id is None:
-            result = None
-        else:
-            result = await prompts.check_in(session, post, query.from_user.id, now, "button")
-    if result is None:
+        pressed = await prompts.check_in_by_button(session, post_id, query.from_user.id, now)
+    if pressed is None:
         await s.sender.answer_callback(query.id, s.texts.plain("study.checkin.unknown", locale))
         return
-    assert post is not None
-    zone = _settings_zone(await s.settings.get(post.chat_id), s)
+    chat_id, result = pressed
+    zone = _settings_zone(await s.settings.get(chat_id), s)
     when = render.fmt_moment(s.texts, locale, result.checked_at, now, zone)
     if result.created:
         text = s.texts.plain("study.checkin.done", locale, time=when)

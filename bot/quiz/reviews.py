@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
@@ -70,6 +71,8 @@ async def note_answer(
             ("box", "due_at", "updated_at"),
         )
         return 1
+    if key not in session.identity_map:
+        return await _note_right_answer(session, user_id, question_id, now, zone)
     item = await session.get(ReviewItem, (user_id, question_id))
     box = next_box(item.box if item else None, correct, item is not None and item.due_at <= now)
     if box is None:
@@ -86,6 +89,43 @@ async def note_answer(
     item.updated_at = now
     await session.flush()
     return box
+
+
+# A right answer, when the session holds no copy of the item: Core statements, built
+# once (every right answer in a group round comes through here).
+_reviews = cast(Table, ReviewItem.__table__)
+_REVIEW_BOX = select(_reviews.c.box, _reviews.c.due_at).where(
+    _reviews.c.user_id == bindparam("uid"), _reviews.c.question_id == bindparam("qid")
+)
+_REVIEW_MOVE = (
+    update(_reviews)
+    .where(
+        _reviews.c.user_id == bindparam("uid"),
+        _reviews.c.question_id == bindparam("qid"),
+    )
+    .values(box=bindparam("box"), due_at=bindparam("due"), updated_at=bindparam("now"))
+)
+_REVIEW_LEAVE = delete(_reviews).where(
+    _reviews.c.user_id == bindparam("uid"), _reviews.c.question_id == bindparam("qid")
+)
+
+
+async def _note_right_answer(
+    session: AsyncSession, user_id: int, question_id: str, now: datetime, zone: ZoneInfo
+) -> int | None:
+    key = {"uid": user_id, "qid": question_id}
+    found = (await session.execute(_REVIEW_BOX, key)).first()
+    if found is None:
+        return None  # right and not queued: nothing to do
+    box, due = found
+    moved = next_box(box, True, due <= now)
+    if moved is None:
+        await session.execute(_REVIEW_LEAVE, key)
+    elif moved != box:
+        await session.execute(
+            _REVIEW_MOVE, {**key, "box": moved, "due": due_at(now, moved, zone), "now": now}
+        )
+    return moved
 
 
 async def due_items(

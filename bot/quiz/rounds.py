@@ -17,9 +17,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Table, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chats import effective_settings
@@ -191,6 +192,23 @@ class AnswerOutcome:
     correct: bool | None = None
 
 
+# Built once: every member's vote runs it, and building a statement (not running it) was
+# the larger part of its cost (bench/updates).
+_polls = cast(Table, QuizPoll.__table__)
+_rounds = cast(Table, QuizRound.__table__)
+_POLL_TO_ANSWER = (
+    select(
+        _polls.c.chat_id,
+        _polls.c.question_id,
+        _polls.c.correct_option,
+        _polls.c.closes_at,
+        _rounds.c.status,
+    )
+    .select_from(_polls.outerjoin(_rounds, _rounds.c.id == _polls.c.round_id))
+    .where(_polls.c.poll_id == bindparam("poll_id"))
+)
+
+
 async def record_answer(
     session: AsyncSession,
     *,
@@ -206,19 +224,13 @@ async def record_answer(
     (the poll with its round's status; the insert, which the unique key makes the
     first answer's) plus the review queue's one.
     """
-    found = (
-        await session.execute(
-            select(QuizPoll, QuizRound.status)
-            .outerjoin(QuizRound, QuizRound.id == QuizPoll.round_id)
-            .where(QuizPoll.poll_id == poll_id)
-        )
-    ).first()
+    found = (await session.execute(_POLL_TO_ANSWER, {"poll_id": poll_id})).first()
     if found is None:
         return AnswerOutcome("unknown_poll")
-    poll, round_status = found
+    chat_id, question_id, correct_option, closes_at, round_status = found
     if round_status != "open":
         return AnswerOutcome("closed")
-    if now > poll.closes_at + ANSWER_GRACE:
+    if now > closes_at + ANSWER_GRACE:
         return AnswerOutcome("late")
     if not option_ids:
         existing = await session.scalar(
@@ -229,13 +241,13 @@ async def record_answer(
         existing.retracted_at = now
         return AnswerOutcome("retracted")
     option = option_ids[0]
-    correct = option == poll.correct_option
+    correct = option == correct_option
     recorded = await insert_ignore(
         session,
         QuizAnswer,
         {
             "poll_id": poll_id,
-            "chat_id": poll.chat_id,
+            "chat_id": chat_id,
             "user_id": user_id,
             "option": option,
             "correct": correct,
@@ -245,7 +257,7 @@ async def record_answer(
     )
     if not recorded:
         return AnswerOutcome("repeat")  # the first answer counts (or another process's)
-    await note_answer(session, user_id, poll.question_id, correct, now, zone)
+    await note_answer(session, user_id, question_id, correct, now, zone)
     return AnswerOutcome("recorded", correct)
 
 

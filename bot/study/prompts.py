@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.curriculum import Prompt
@@ -185,16 +185,27 @@ class CheckinResult:
     checked_at: datetime
 
 
+# Built once: every check-in runs them (building a statement costs more than running it).
+_posts = cast(Table, StudyPost.__table__)
+_checkins = cast(Table, StudyCheckin.__table__)
+_SENT_POST_CHAT = select(_posts.c.chat_id).where(
+    _posts.c.id == bindparam("post_id"), _posts.c.message_id.is_not(None)
+)
+_CHECKED_AT = select(_checkins.c.checked_at).where(
+    _checkins.c.post_id == bindparam("post_id"), _checkins.c.user_id == bindparam("user_id")
+)
+
+
 async def check_in(
-    session: AsyncSession, post: StudyPost, user_id: int, now: datetime, source: str
+    session: AsyncSession, post_id: int, chat_id: int, user_id: int, now: datetime, source: str
 ) -> CheckinResult:
     """Record a check-in once per member and prompt (the unique key settles races)."""
     created = await insert_ignore(
         session,
         StudyCheckin,
         {
-            "post_id": post.id,
-            "chat_id": post.chat_id,
+            "post_id": post_id,
+            "chat_id": chat_id,
             "user_id": user_id,
             "source": source,
             "checked_at": now,
@@ -203,12 +214,19 @@ async def check_in(
     )
     if created:
         return CheckinResult(True, now)
-    at = await session.scalar(
-        select(StudyCheckin.checked_at).where(
-            StudyCheckin.post_id == post.id, StudyCheckin.user_id == user_id
-        )
-    )
+    at = (await session.execute(_CHECKED_AT, {"post_id": post_id, "user_id": user_id})).scalar()
     return CheckinResult(False, at or now)
+
+
+async def check_in_by_button(
+    session: AsyncSession, post_id: int, user_id: int, now: datetime
+) -> tuple[int, CheckinResult] | None:
+    """A press of a prompt's check-in button: the prompt's chat and the result; None
+    for a prompt that does not exist (any more) or was never sent."""
+    chat_id = (await session.execute(_SENT_POST_CHAT, {"post_id": post_id})).scalar()
+    if chat_id is None:
+        return None
+    return chat_id, await check_in(session, post_id, chat_id, user_id, now, "button")
 
 
 async def checkin_count(session: AsyncSession, post_id: int) -> int:
@@ -314,7 +332,7 @@ async def save_reflection(
     reflection.counted = _visible_len(joined) >= min_chars
     reflection.truncated = reflection.truncated or truncated
     reflection.updated_at = now
-    checked = await check_in(session, post, user_id, now, "reply")
+    checked = await check_in(session, post.id, post.chat_id, user_id, now, "reply")
     return ReflectionResult(
         action=action,
         counted=reflection.counted,

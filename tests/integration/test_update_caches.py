@@ -18,6 +18,7 @@ from bot.clock import FakeClock
 from bot.db import Database
 from bot.db.models import Chat, Member, User
 from bot.sandbox.driver import BotHarness, GroupChat
+from bot.sandbox.emulator import EmuUser
 
 
 class Ticker:
@@ -133,6 +134,55 @@ async def test_a_restart_reads_the_group_instead_of_writing_every_member(
         for name in ("张三", "李四", "王律师"):
             await firm.say(name, "重启后")
     assert writes.statements == []
+
+
+async def vote(harness: BotHarness, user: EmuUser) -> None:
+    """A poll answer: an update without a chat (the poll need not exist for this)."""
+    update = harness.emulator.inject_update(
+        {
+            "poll_answer": {
+                "poll_id": "a-poll-of-yesterday",
+                "user": user.to_dict(),
+                "option_ids": [0],
+                "option_persistent_ids": ["0"],
+            }
+        }
+    )
+    await harness.handled(update)
+
+
+async def test_a_vote_after_a_restart_refreshes_the_stored_user_in_one_statement(
+    harness: BotHarness, firm: GroupChat, clock: FakeClock
+) -> None:
+    await firm.say("李四", "在")
+    await harness.restart()
+    clock.advance(timedelta(minutes=1))
+    lisi = firm.members["李四"]
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(" ".join(statement.split()[:2]).lower())
+
+    engine = harness.services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        await vote(harness, lisi)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    # One statement for the user, which is not read first (other statements: the poll,
+    # unknown here, and whatever the restarted bot's background work reads).
+    users = [s for s in statements if s.split()[1].startswith("users")]
+    assert users == ["update users"], statements
+    async with harness.services.db.session() as session:
+        user = await session.get(User, lisi.id)
+    assert user is not None and user.last_seen_at == clock.now()
+
+    # A changed name is written at once, on the next vote too.
+    renamed = dataclasses.replace(lisi, first_name="李四律师")
+    await vote(harness, renamed)
+    async with harness.services.db.session() as session:
+        user = await session.get(User, lisi.id)
+    assert user is not None and user.first_name == "李四律师"
 
 
 async def test_pending_last_seen_times_are_written_at_shutdown(
