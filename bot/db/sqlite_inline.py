@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Generator, Iterator
@@ -43,13 +44,42 @@ from sqlalchemy.engine import URL, AdaptedConnection, make_url
 from sqlalchemy.util.concurrency import await_
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 5.0  # sqlite3's default
 _FIRST_PAUSE = 0.001
 _LONGEST_PAUSE = 0.05
 _BUSY_SNAPSHOT = 517  # SQLITE_BUSY | (2 << 8)
-# Commits that wrote something wait for fsync here (threads start when first needed).
+# Commits wait for fsync here while the disk syncs slowly (threads start when needed).
 _COMMITS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="sqlite-commit")
+
+
+class CommitPlace:
+    """Where a commit that wrote runs: on the loop's thread while the disk syncs fast, on a
+    thread of ``_COMMITS`` while it does not.
+
+    A commit waits for fsync of the WAL file. On a disk that syncs in a fraction of a
+    millisecond that wait is shorter than the hand-over to a thread and back, which under
+    load costs about a millisecond of CPU per commit (the two threads take turns holding
+    the GIL; bench/updates measured it). On a slow disk the loop must not stop for each
+    sync. So the average commit time (over about the last ten) decides: above ``slow``
+    commits move to the thread; there, below ``fast``, they come back.
+    """
+
+    def __init__(self, slow: float = 0.002, fast: float = 0.0005) -> None:
+        self.slow = slow
+        self.fast = fast
+        self.average = 0.0
+        self.inline = True
+
+    def note(self, seconds: float) -> None:
+        self.average += (seconds - self.average) * 0.1
+        if self.inline and self.average > self.slow:
+            self.inline = False
+            logger.info("SQLite commits are slow (%.1f ms): now on a thread", self.average * 1e3)
+        elif not self.inline and self.average < self.fast:
+            self.inline = True
+            logger.info("SQLite commits are fast (%.2f ms): now in-line", self.average * 1e3)
 
 
 class _Done(Awaitable[None]):
@@ -216,13 +246,22 @@ class InlineConnection(AdaptedConnection):
     def commit(self) -> None:
         if not self.raw.in_transaction:  # nothing written: sqlite3's commit is a no-op
             return
-        # The one call made on a thread: a commit waits for fsync (milliseconds, and more
-        # on a busy disk), which must not stop the loop. The connection is not used by
-        # anything else meanwhile: its session is waiting for this commit.
-        self.patiently(self._commit_on_thread)
+        if self.dbapi.commits.inline:
+            self.patiently(self._timed_commit)
+        else:
+            self.patiently(self._commit_on_thread)
+
+    def _timed_commit(self) -> None:
+        started = time.perf_counter()
+        try:
+            self.raw.commit()
+        finally:
+            self.dbapi.commits.note(time.perf_counter() - started)
 
     def _commit_on_thread(self) -> None:
-        job = _COMMITS.submit(self.raw.commit)
+        # The connection is not used by anything else meanwhile: its session is waiting
+        # for this commit.
+        job = _COMMITS.submit(self._timed_commit)
         try:
             await_(asyncio.wrap_future(job))
         except asyncio.CancelledError:
@@ -237,6 +276,10 @@ class InlineConnection(AdaptedConnection):
     def close(self) -> None:
         self.raw.close()
 
+    def terminate(self) -> None:
+        """What the aiosqlite dialect calls to drop a connection that failed: a close."""
+        self.raw.close()
+
 
 class InlineDBAPI:
     """The DBAPI "module" the dialect sees: ``sqlite3``'s, connecting without a busy timeout."""
@@ -248,6 +291,7 @@ class InlineDBAPI:
 
     def __init__(self) -> None:
         self.sqlite = sqlite3
+        self.commits = CommitPlace()  # one per engine: its database file's disk
         for name in (
             "DatabaseError",
             "Error",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from bot.config import DatabaseConfig
 from bot.db import Database
-from bot.db.sqlite_inline import InlineSQLiteDialect, inline_url
+from bot.db.sqlite_inline import CommitPlace, InlineSQLiteDialect, inline_url
 
 
 class Beat:
@@ -171,3 +172,41 @@ async def test_a_statement_that_is_wrong_fails_at_once_without_waiting(db: Datab
         async with db.session() as session:
             await session.execute(text("INSERT INTO missing (body) VALUES ('x')"))
     assert time.monotonic() - started < 0.5
+
+
+def test_commits_move_to_a_thread_when_the_disk_syncs_slowly_and_back_when_it_is_fast() -> None:
+    place = CommitPlace(slow=0.002, fast=0.0005)
+    for _ in range(20):
+        place.note(0.0002)  # a fast disk
+    assert place.inline
+    moved = 0
+    while place.inline:
+        place.note(0.010)  # the disk got slow: 10 ms a sync
+        moved += 1
+    assert moved <= 3  # a few slow commits are enough to move
+    place.note(0.0001)
+    assert not place.inline  # one fast commit is not
+    for _ in range(40):
+        place.note(0.0001)
+    assert place.inline
+
+
+async def test_commits_on_the_thread_of_a_slow_disk_are_written_like_the_others(
+    db: Database,
+) -> None:
+    commits: CommitPlace = db.engine.dialect.dbapi.commits  # type: ignore[attr-defined]
+    threads: list[str] = []
+    note = commits.note
+
+    def spy(seconds: float) -> None:
+        threads.append(threading.current_thread().name)
+        note(seconds)
+
+    commits.note = spy  # type: ignore[method-assign]
+    commits.slow = commits.fast = -1.0  # every disk is slow now
+    for n in range(5):
+        async with db.session() as session:
+            await session.execute(text("INSERT INTO notes (body) VALUES (:n)"), {"n": str(n)})
+    assert await notes(db) == ["0", "1", "2", "3", "4"]
+    assert threads[0] == threading.current_thread().name  # the first in-line, then moved
+    assert all(name.startswith("sqlite-commit") for name in threads[1:]), threads
