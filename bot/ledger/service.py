@@ -6,13 +6,14 @@ update either changes an item and writes its history, or does neither.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -587,6 +588,31 @@ def _order_active(query: Select[Any]) -> Select[Any]:
     )
 
 
+@functools.cache
+def _list_query(shape: str) -> Select[Any]:
+    """The list's statement for one kind of filter, built once; values are parameters
+    (``/ledger`` and its page buttons run it for every press)."""
+    query = select(LedgerItem).where(LedgerItem.chat_id == bindparam("chat_id"))
+    if shape == "closed":
+        return query.where(LedgerItem.status == CLOSED).order_by(
+            LedgerItem.closed_at.desc(), LedgerItem.id.desc()
+        )
+    query = _order_active(query.where(LedgerItem.status.in_(ACTIVE_STATUSES)))
+    if shape.startswith("mine"):
+        conditions = [LedgerItem.owner_user_id == bindparam("owner")]
+        if shape == "mine+username":
+            conditions.append(
+                (LedgerItem.owner_user_id.is_(None))
+                & (LedgerItem.owner_username == bindparam("username"))
+            )
+        query = query.where(or_(*conditions))
+    elif shape == "overdue":
+        query = query.where(LedgerItem.deadline_date <= bindparam("today"))
+    elif shape == "requirement":
+        query = query.where(LedgerItem.requirement == bindparam("requirement"))
+    return query
+
+
 async def list_items(
     session: AsyncSession,
     chat_id: int,
@@ -600,27 +626,22 @@ async def list_items(
     page_size: int = PAGE_SIZE,
 ) -> Page:
     """One page of a filtered list: active items by deadline (overdue first), or closed ones."""
-    query = select(LedgerItem).where(LedgerItem.chat_id == chat_id)
-    if flt == "closed":
-        query = query.where(LedgerItem.status == CLOSED).order_by(
-            LedgerItem.closed_at.desc(), LedgerItem.id.desc()
-        )
+    params: dict[str, Any] = {"chat_id": chat_id}
+    if flt == "mine":
+        params["owner"] = user_id or 0
+        if username:
+            params["username"] = username.lower()
+        shape = "mine+username" if username else "mine"
+    elif flt == "overdue":
+        params["today"] = now.astimezone(tz).date()
+        shape = flt
+    elif flt.startswith("r") and flt[1:].isdigit():
+        params["requirement"] = int(flt[1:])
+        shape = "requirement"
     else:
-        query = _order_active(query.where(LedgerItem.status.in_(ACTIVE_STATUSES)))
-        if flt == "mine":
-            conditions = [LedgerItem.owner_user_id == (user_id or 0)]
-            if username:
-                conditions.append(
-                    (LedgerItem.owner_user_id.is_(None))
-                    & (LedgerItem.owner_username == username.lower())
-                )
-            query = query.where(or_(*conditions))
-        elif flt == "overdue":
-            today = now.astimezone(tz).date()
-            query = query.where(LedgerItem.deadline_date <= today)
-        elif flt.startswith("r") and flt[1:].isdigit():
-            query = query.where(LedgerItem.requirement == int(flt[1:]))
-    rows = list((await session.scalars(query)).all())
+        shape = "closed" if flt == "closed" else "all"
+    query = _list_query(shape)
+    rows = list((await session.scalars(query, params)).all())
     if flt == "overdue":
         rows = [r for r in rows if is_overdue(r, now, tz)]
     total = len(rows)

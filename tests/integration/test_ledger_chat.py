@@ -245,6 +245,21 @@ async def test_list_overdue_first_filters_and_pages(harness: BotHarness, firm: G
     await firm.press("赵六", "已销号", listing)
     assert "暂无事项" in firm.last().text
 
+    # An item assigned by username only is the named member's too.
+    async with s.db.session() as session:
+        await service.create_item(
+            session,
+            firm.id,
+            Draft("问题11", 1, "措施11", Owner(None, "zhaoliu", "赵六"), _day("2023-08-11")),
+            Actor(None, "测试"),
+            now,
+            zone,
+        )
+    await firm.press("赵六", "我的", listing)
+    mine = firm.last().text
+    assert "共 6 项" in mine and "2023-011" in mine and "2023-010" in mine
+    assert "2023-001" not in mine
+
 
 def _day(text: str) -> ParsedDate:
     from datetime import date
