@@ -187,11 +187,18 @@ async def setup_world(emulator: Emulator, url: str, args: argparse.Namespace) ->
     return groups
 
 
-def make_stream(groups: list[Group], count: int, kinds: tuple[str, ...], seed: int) -> list[Item]:
+def make_stream(
+    groups: list[Group],
+    count: int,
+    kinds: tuple[str, ...],
+    seed: int,
+    answered: set[tuple[str, int]] | None = None,
+) -> list[Item]:
     """``count`` updates, kinds in equal parts, groups and members at random; a member
-    answers each poll at most once (Telegram forbids a second vote)."""
+    answers each poll at most once (Telegram forbids a second vote), also across the
+    streams that share ``answered``."""
     rng = random.Random(seed)
-    answered: set[tuple[str, int]] = set()
+    answered = set() if answered is None else answered
     items = []
     for n in range(count):
         kind = kinds[n % len(kinds)]
@@ -214,29 +221,29 @@ def make_stream(groups: list[Group], count: int, kinds: tuple[str, ...], seed: i
     return items
 
 
-def injector(emulator: Emulator, groups: list[Group]) -> Callable[[Item], None]:
+def injector(emulator: Emulator, groups: list[Group]) -> Callable[[Item], dict[str, Any]]:
+    """Queues an item's update in the emulator; returns the update."""
     by_id = {g.chat_id: g for g in groups}
 
-    def inject(item: Item) -> None:
+    def inject(item: Item) -> dict[str, Any]:
         group = by_id[item.chat_id]
         if item.kind == "checkin":
-            emulator.press_button(
+            return emulator.press_button(
                 group.chat_id, group.prompt_id, item.user, data=group.checkin_data
             )
-        elif item.kind == "ledger":
-            emulator.send_message(group.chat_id, item.user, "/ledger")
-        else:
-            assert item.poll is not None
-            emulator.inject_update(
-                {
-                    "poll_answer": {
-                        "poll_id": item.poll[0],
-                        "user": item.user.to_dict(),
-                        "option_ids": [item.option],
-                        "option_persistent_ids": [str(item.option)],
-                    }
+        if item.kind == "ledger":
+            return emulator.send_message(group.chat_id, item.user, "/ledger")
+        assert item.poll is not None
+        return emulator.inject_update(
+            {
+                "poll_answer": {
+                    "poll_id": item.poll[0],
+                    "user": item.user.to_dict(),
+                    "option_ids": [item.option],
+                    "option_persistent_ids": [str(item.option)],
                 }
-            )
+            }
+        )
 
     return inject
 
@@ -308,7 +315,7 @@ async def measure(
     emulator: Emulator,
     url: str,
     stream: list[Item],
-    inject: Callable[[Item], None],
+    inject: Callable[[Item], object],
     args: argparse.Namespace,
 ) -> Run:
     await drop_pending(emulator)
