@@ -12,9 +12,9 @@ and the emulator answering those replies (it runs in this process). What it leav
 ``getUpdates`` and the parsing of its answer, which the echo bot of ``run.py`` pays as
 much as FirmBot. A poll answer sends nothing, so its number is FirmBot's cost alone.
 
-It varies by about a tenth between runs on a quiet machine, where ``run.py``'s ratio
-moves by a quarter or more, so it is the better measure while working on FirmBot's own
-cost; ``run.py`` stays the measure of the goal.
+It varies by 10-20 % between runs on a quiet machine, where ``run.py``'s ratio moves by
+a quarter or more, so it is the better measure while working on FirmBot's own cost;
+``run.py`` stays the measure of the goal.
 
     .venv/bin/python -m bench.updates.inproc [--kind poll] [--updates 1000] [--passes 2]
 """
