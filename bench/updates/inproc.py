@@ -35,7 +35,14 @@ if __package__ in (None, ""):
 from telegram import Update
 
 from bench.common import local, machine, quiet_logging, table, throwaway_database
-from bench.updates.run import DAY, KINDS, injector, make_stream, setup_world
+from bench.updates.run import (
+    DAY,
+    KINDS,
+    add_world_arguments,
+    injector,
+    make_stream,
+    setup_world,
+)
 from bot.clock import FakeClock
 from bot.sandbox.driver import BotHarness, harness_config
 from bot.sandbox.emulator import Emulator
@@ -65,12 +72,11 @@ async def main(args: argparse.Namespace) -> None:
                         started, cpu0 = time.perf_counter(), time.process_time()
                         for update in updates:
                             await app.process_update(update)
-                        cpu = time.process_time() - cpu0
+                        ms = (time.process_time() - cpu0) / len(updates) * 1000
                         wall = time.perf_counter() - started
-                        rows.append((kind, n, len(updates), cpu / len(updates) * 1000, wall))
+                        rows.append((kind, n, len(updates), ms, wall))
                         print(
-                            f"[{args.db}] {kind:7} pass {n}: "
-                            f"{cpu / len(updates) * 1000:.3f} ms CPU/update",
+                            f"[{args.db}] {kind:7} pass {n}: {ms:.3f} ms CPU/update",
                             file=sys.stderr,
                             flush=True,
                         )
@@ -90,10 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--kind", action="append", choices=KINDS, help="only these kinds")
     parser.add_argument("--updates", type=int, default=1000, help="updates per pass (1000)")
     parser.add_argument("--passes", type=int, default=2, help="passes per kind (2)")
-    parser.add_argument("--groups", type=int, default=50, help="groups (50)")
-    parser.add_argument("--members", type=int, default=20, help="members per group (20)")
-    parser.add_argument("--items", type=int, default=12, help="open ledger items per group (12)")
-    parser.add_argument("--seed", type=int, default=8)
+    add_world_arguments(parser)
     parser.add_argument("--db", default="sqlite", choices=("sqlite", "postgresql"))
     return parser.parse_args(argv)
 

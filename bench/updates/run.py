@@ -438,6 +438,14 @@ async def main(args: argparse.Namespace) -> None:
                 print(f"[{backend}] {r.stream} {r.bot}: {r.extra}")
 
 
+def add_world_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``setup_world`` and ``make_stream`` read (also ``inproc.py``'s)."""
+    parser.add_argument("--groups", type=int, default=50, help="groups (50)")
+    parser.add_argument("--members", type=int, default=20, help="members per group (20)")
+    parser.add_argument("--items", type=int, default=12, help="open ledger items per group (12)")
+    parser.add_argument("--seed", type=int, default=8)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.updates.run", description=__doc__.split("\n\n")[0]
@@ -446,13 +454,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--rate", type=float, default=100.0, help="updates per second, 0 = all at once (100)"
     )
-    parser.add_argument("--groups", type=int, default=50, help="groups (50)")
-    parser.add_argument("--members", type=int, default=20, help="members per group (20)")
-    parser.add_argument("--items", type=int, default=12, help="open ledger items per group (12)")
+    add_world_arguments(parser)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per API call (0)")
     parser.add_argument("--settle", type=float, default=5.0, help="quiet seconds at the end (5)")
     parser.add_argument("--timeout", type=float, default=600.0)
-    parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--by-kind", action="store_true", help="also one stream per kind of update")
     parser.add_argument("--db", default="sqlite", help="sqlite, postgresql or both (sqlite)")
     parser.add_argument(
