@@ -7,10 +7,12 @@ PostgreSQL databases are created on the server given by ``FIRMBOT_BENCH_PG`` (el
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
 import random
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -197,6 +199,55 @@ async def throwaway_database(backend: str, directory: Path) -> AsyncIterator[str
         yield url
     finally:
         await _pg_exec(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Snapshot:
+    """A database's state kept aside, to put back before each run that should start from it.
+
+    SQLite: a copy of the file (no process may have it open when taken or restored).
+    PostgreSQL: a template database; restoring drops the database and makes it anew from
+    the template, so the URL stays the same.
+    """
+
+    def __init__(self, url: str, directory: Path) -> None:
+        self.url = url
+        self._directory = directory
+        self._template: str | None = None
+
+    def _sqlite_path(self) -> Path:
+        return Path(self.url.split(":///", 1)[1])
+
+    async def take(self) -> None:
+        if self.url.startswith("sqlite"):
+            path = self._sqlite_path()
+            with contextlib.closing(sqlite3.connect(path)) as db:  # all of the WAL in the file
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            shutil.copyfile(path, self._directory / f"{path.name}.snapshot")
+            return
+        admin, name = pg_admin_url(), self.url.rpartition("/")[2]
+        assert admin is not None
+        self._template = f"{name}_snapshot"
+        await _pg_exec(admin, f'CREATE DATABASE "{self._template}" TEMPLATE "{name}"')
+
+    async def restore(self) -> None:
+        if self.url.startswith("sqlite"):
+            path = self._sqlite_path()
+            for leftover in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+            shutil.copyfile(self._directory / f"{path.name}.snapshot", path)
+            return
+        admin, name = pg_admin_url(), self.url.rpartition("/")[2]
+        assert admin is not None and self._template is not None
+        await _pg_exec(
+            admin,
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"',
+        )
+
+    async def drop(self) -> None:
+        admin = pg_admin_url()
+        if self._template is not None and admin is not None:
+            await _pg_exec(admin, f'DROP DATABASE IF EXISTS "{self._template}" WITH (FORCE)')
 
 
 def backends(arg: str) -> list[str]:

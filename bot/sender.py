@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from telegram import (
-    Bot,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -40,6 +39,7 @@ from telegram.error import (
 
 from bot.config import SenderConfig
 from bot.htmltext import TELEGRAM_TEXT_LIMIT, split_html
+from bot.transport import RawBot
 from bot.ui import Keyboard
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ GROUP_WINDOW = 61.0  # seconds; Telegram's is a minute, plus jitter
 GLOBAL_WINDOW = 1.0  # seconds: "30 messages per second" counted over any second
 OnForbidden = Callable[[int, str], Awaitable[None]]
 OnMigrated = Callable[[int, int], Awaitable[None]]
+NO_PREVIEW = {"is_disabled": True}
 
 
 def _retry_seconds(exc: RetryAfter) -> float:
@@ -196,12 +197,29 @@ def to_markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
     )
 
 
+def markup_json(buttons: Keyboard | None) -> dict[str, Any] | None:
+    """The same keyboard as ``to_markup``, as the JSON the Bot API takes."""
+    if buttons is None:
+        return None
+    return {
+        "inline_keyboard": [
+            [
+                {"text": b.text, "callback_data": b.data}
+                if b.data is not None
+                else {"text": b.text, "url": b.url}
+                for b in row
+            ]
+            for row in buttons
+        ]
+    }
+
+
 class Sender:
     """Rate-limited, retrying, error-classifying access to the Bot API."""
 
     def __init__(
         self,
-        bot: Bot,
+        bot: RawBot,
         config: SenderConfig,
         *,
         on_forbidden: OnForbidden | None = None,
@@ -313,23 +331,30 @@ class Sender:
 
             async def call(
                 cid: int, text: str = part, last: bool = last, reply_id: int | None = reply_id
-            ) -> Message:
-                return await self.bot.send_message(
-                    cid,
-                    text,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=to_markup(buttons) if last else None,
-                    reply_to_message_id=reply_id,
-                    allow_sending_without_reply=True,
-                    disable_notification=silent,
-                    disable_web_page_preview=True,
+            ) -> Any:
+                # The answer as JSON: only its message id is used (see RawBot).
+                return await self.bot.post_raw(
+                    "sendMessage",
+                    {
+                        "chat_id": cid,
+                        "text": text,
+                        "parse_mode": ParseMode.HTML.value,
+                        "reply_markup": markup_json(buttons) if last else None,
+                        "reply_parameters": (
+                            {"message_id": reply_id, "allow_sending_without_reply": True}
+                            if reply_id is not None
+                            else None
+                        ),
+                        "disable_notification": silent or None,
+                        "link_preview_options": NO_PREVIEW,
+                    },
                 )
 
             result = await self._call(target, call, what="sendMessage")
             if result is None:
                 return Sent(target, tuple(ids)) if ids else None
             target, message = result
-            ids.append(message.message_id)
+            ids.append(int(message["message_id"]))
             self.stats.sent += 1
         return Sent(target, tuple(ids))
 
@@ -337,13 +362,16 @@ class Sender:
         self, chat_id: int, message_id: int, html: str, *, buttons: Keyboard | None = None
     ) -> bool:
         async def call(cid: int) -> Any:
-            return await self.bot.edit_message_text(
-                html,
-                chat_id=cid,
-                message_id=message_id,
-                parse_mode=ParseMode.HTML,
-                reply_markup=to_markup(buttons),
-                disable_web_page_preview=True,
+            return await self.bot.post_raw(
+                "editMessageText",
+                {
+                    "chat_id": cid,
+                    "message_id": message_id,
+                    "text": html,
+                    "parse_mode": ParseMode.HTML.value,
+                    "reply_markup": markup_json(buttons),
+                    "link_preview_options": NO_PREVIEW,
+                },
             )
 
         ok = await self._call(chat_id, call, what="editMessageText") is not None

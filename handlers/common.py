@@ -9,7 +9,7 @@ from telegram import Chat as TgChat
 from telegram import Update
 from telegram import User as TgUser
 from telegram.error import TelegramError
-from telegram.ext import Application, ContextTypes, ExtBot, JobQueue
+from telegram.ext import Application, ContextTypes, JobQueue
 
 from bot import services as services_mod
 from bot.chats import ChatInfo, UserInfo
@@ -18,13 +18,14 @@ from bot.permissions import Actor
 from bot.sender import Sent
 from bot.services import Services
 from bot.texts import Html
+from bot.transport import RawBot
 from bot.ui import Keyboard
 
 logger = logging.getLogger(__name__)
 
 Context = ContextTypes.DEFAULT_TYPE
 FirmBotApp: TypeAlias = Application[
-    ExtBot[None],
+    RawBot,
     ContextTypes.DEFAULT_TYPE,
     dict[Any, Any],
     dict[Any, Any],

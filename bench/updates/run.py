@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -40,6 +41,7 @@ if __package__ in (None, ""):
 
 from bench.common import (
     ROOT,
+    Snapshot,
     backends,
     cpu_seconds,
     local,
@@ -90,6 +92,7 @@ class Run:
     errors: int
     polls: int  # getUpdates calls
     extra: dict[str, int] = field(default_factory=dict)
+    round: int = 1
 
     @property
     def cpu_ms_per_update(self) -> float:
@@ -374,6 +377,10 @@ async def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> list
     runs: list[Run] = []
     async with throwaway_database(backend, tmp) as url, Emulator() as emulator:
         groups = await setup_world(emulator, url, args)
+        # Every FirmBot run starts from the set-up database: its votes are all new, and
+        # the rounds of a stream compare like with like.
+        snapshot = Snapshot(url, tmp)
+        await snapshot.take()
         emulator.latency = args.latency
         inject = injector(emulator, groups)
         streams = [("mix", KINDS)]
@@ -382,19 +389,28 @@ async def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> list
         if args.stream:
             streams = [(n, k) for n, k in streams + [(k, (k,)) for k in KINDS] if n in args.stream]
             streams = list(dict(streams).items())
-        seed = args.seed
-        for name, kinds in streams:
-            for bot in ("echo", "firmbot"):
-                seed += 1
-                stream = make_stream(groups, args.updates, kinds, seed)
-                run = await measure(bot, name, emulator, url, stream, inject, args)
-                runs.append(run)
-                print(
-                    f"[{backend}] {name:7} {bot:8} {run.cpu_ms_per_update:6.2f} ms CPU/update "
-                    f"({run.calls} calls, {run.errors} errors)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        try:
+            for round_ in range(1, args.repeat + 1):
+                for number, (name, kinds) in enumerate(streams):
+                    # Both bots get the same stream; who goes first alternates, so a drift
+                    # in the machine's speed does not always favour the same one.
+                    stream = make_stream(groups, args.updates, kinds, args.seed + number)
+                    order = ("echo", "firmbot") if round_ % 2 else ("firmbot", "echo")
+                    for bot in order:
+                        if bot == "firmbot":
+                            await snapshot.restore()
+                        run = await measure(bot, name, emulator, url, stream, inject, args)
+                        run.round = round_
+                        runs.append(run)
+                        print(
+                            f"[{backend}] round {round_} {name:7} {bot:8} "
+                            f"{run.cpu_ms_per_update:6.2f} ms CPU/update "
+                            f"({run.calls} calls, {run.errors} errors)",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+        finally:
+            await snapshot.drop()
     return runs
 
 
@@ -411,27 +427,41 @@ async def main(args: argparse.Namespace) -> None:
     )
     print(f"machine: {machine()}")
     rows = []
+    summary = []
     for backend, runs in results.items():
-        echo = {r.stream: r for r in runs if r.bot == "echo"}
+        echo = {(r.stream, r.round): r for r in runs if r.bot == "echo"}
+        ratios: dict[str, list[float]] = {}
         for r in runs:
-            ratio = r.cpu_ms_per_update / echo[r.stream].cpu_ms_per_update
+            ratio = r.cpu_ms_per_update / echo[r.stream, r.round].cpu_ms_per_update
+            if r.bot == "firmbot":
+                ratios.setdefault(r.stream, []).append(ratio)
             rows.append(
                 (
-                    backend, r.stream, "FirmBot" if r.bot == "firmbot" else "PTB echo",
+                    backend, r.stream, r.round, "FirmBot" if r.bot == "firmbot" else "PTB echo",
                     r.updates, r.seconds, r.cpu, r.cpu_ms_per_update,
                     ratio if r.bot == "firmbot" else 1.0, r.calls, r.errors, r.polls,
                     r.idle_ms_per_s,
                 )
             )  # fmt: skip
+        for stream, values in ratios.items():
+            summary.append(
+                (
+                    backend, stream, len(values), statistics.median(values), min(values),
+                    max(values),
+                )
+            )  # fmt: skip
     print(
         table(
             [
-                "db", "stream", "bot", "updates", "seconds", "CPU s", "CPU ms/update",
+                "db", "stream", "round", "bot", "updates", "seconds", "CPU s", "CPU ms/update",
                 "x echo", "API calls", "errors", "getUpdates", "idle CPU ms/s",
             ],
             rows,
         )
     )  # fmt: skip
+    print()
+    print("FirmBot against the echo bot, per round (goal: median <= 1.5):")
+    print(table(["db", "stream", "rounds", "median x echo", "lowest", "highest"], summary))
     if args.verbose:
         for backend, runs in results.items():
             for r in runs:
@@ -458,16 +488,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per API call (0)")
     parser.add_argument("--settle", type=float, default=5.0, help="quiet seconds at the end (5)")
     parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds per stream, each bot once a round (3)"
+    )
     parser.add_argument("--by-kind", action="store_true", help="also one stream per kind of update")
     parser.add_argument("--db", default="sqlite", help="sqlite, postgresql or both (sqlite)")
     parser.add_argument(
         "--stream", action="append", choices=("mix", *KINDS), help="only these streams"
     )
     parser.add_argument("--verbose", action="store_true", help="API calls by method")
-    parser.add_argument("--quick", action="store_true", help="300 updates, 10 groups")
+    parser.add_argument("--quick", action="store_true", help="300 updates, 10 groups, one round")
     args = parser.parse_args(argv)
     if args.quick:
-        args.updates, args.groups = 300, 10
+        args.updates, args.groups, args.repeat = 300, 10, 1
     return args
 
 
