@@ -1,0 +1,97 @@
+"""PostgreSQL's pooled connections: tried before use only after being idle (bot/db).
+
+A connection the server dropped is replaced without the caller noticing when it had been
+idle; one in use a moment ago is trusted, and if the server dropped it the caller sees
+the disconnect once and the pool renews every connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+from sqlalchemy.exc import DBAPIError
+
+import bot.db as db_module
+from bot.config import DatabaseConfig
+from bot.db import Database
+
+
+@pytest.fixture
+def pings(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every ping of a pooled connection, and whether it answered."""
+    seen: list[str] = []
+    original = AsyncAdapt_asyncpg_connection.ping
+
+    def ping(self: Any) -> None:
+        try:
+            original(self)
+        except Exception:
+            seen.append("failed")
+            raise
+        seen.append("ok")
+
+    monkeypatch.setattr(AsyncAdapt_asyncpg_connection, "ping", ping)
+    yield seen
+
+
+async def _drop_connections(url: str) -> int:
+    """The server ends every other session of this database (as a restart would)."""
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        rows = await conn.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return len(rows)
+    finally:
+        await conn.close()
+
+
+async def _select_one(db: Database) -> int:
+    async with db.session() as session:
+        return int((await session.execute(text("SELECT 1"))).scalar_one())
+
+
+async def test_a_connection_dropped_while_idle_is_replaced_unnoticed(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, pings: list[str]
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's pool (SQLite has no server to lose)")
+    monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 0.0)  # any pause counts as idle
+    db = Database(DatabaseConfig(url=database_url))
+    try:
+        assert await _select_one(db) == 1
+        assert pings == []  # a new connection is not tried
+        assert await _drop_connections(database_url) == 1
+        assert await _select_one(db) == 1  # the ping failed; a new connection answered
+        assert pings == ["failed"]
+        assert await _select_one(db) == 1
+        assert pings == ["failed", "ok"]
+    finally:
+        await db.dispose()
+
+
+async def test_a_connection_in_use_moments_ago_is_trusted_and_a_drop_is_seen_once(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, pings: list[str]
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's pool (SQLite has no server to lose)")
+    monkeypatch.setattr(db_module, "IDLE_PING_SECONDS", 3600.0)
+    db = Database(DatabaseConfig(url=database_url))
+    try:
+        for _ in range(5):
+            assert await _select_one(db) == 1
+        assert pings == []  # no round trip before each transaction
+        assert await _drop_connections(database_url) == 1
+        with pytest.raises(DBAPIError) as caught:
+            await _select_one(db)
+        assert caught.value.connection_invalidated
+        assert await _select_one(db) == 1  # the pool was renewed
+        assert pings == []
+    finally:
+        await db.dispose()
