@@ -346,7 +346,7 @@ class SettingsCache:
         entry = self._entries.get(chat_id)
         if entry is None or now - entry[1] >= self.ttl:
             drops = self._drops
-            async with self.db.session() as session:
+            async with self.db.read() as session:
                 values = effective_settings(await session.get(Chat, chat_id), self.config)
             if drops != self._drops:
                 return values

@@ -176,7 +176,7 @@ class SeenRecorder:
 
     async def _read_group(self, chat_id: int, now: datetime) -> None:
         """The group's present members with their stored profiles, in one query."""
-        async with self.db.session() as session:
+        async with self.db.read() as session:
             rows = await session.execute(
                 select(
                     Member.user_id,

@@ -403,7 +403,7 @@ async def list_view(
     s = svc(context)
     if flt not in service.FILTERS:
         flt = "all"
-    async with s.db.session() as session:
+    async with s.db.read() as session:
         page = await service.list_items(
             session,
             w.chat_id,

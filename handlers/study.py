@@ -204,7 +204,7 @@ def _trigger_post_edit(s: Services, post_id: int) -> None:
 
 async def _edit_post_count(s: Services, post_id: int) -> None:
     """Re-render the prompt with the current check-in count (debounced)."""
-    async with s.db.session() as session:
+    async with s.db.read() as session:
         post = await session.get(StudyPost, post_id)
         if post is None or post.message_id is None:
             return

@@ -77,6 +77,17 @@ class Database:
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=self._session_class
         )
+        # Reading sessions: on PostgreSQL without a transaction, so a read is one round trip
+        # instead of BEGIN, the query and COMMIT. SQLite reads need no such thing.
+        self._reads = (
+            self.sessions
+            if config.is_sqlite
+            else async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+                sync_session_class=self._session_class,
+            )
+        )
 
     def listen(self, name: str, fn: Callable[..., Any]) -> None:
         """A SQLAlchemy session event (``after_flush``, ``after_commit`` ...) of this database."""
@@ -96,6 +107,15 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads: each statement sees what was committed when it ran
+        (no snapshot across statements on PostgreSQL). Changing an object in it is a bug."""
+        async with self._reads() as session:
+            yield session
+            if session.new or session.dirty or session.deleted:
+                raise RuntimeError("a reading session (Database.read) was given changes")
 
     async def ping(self) -> None:
         try:

@@ -1,4 +1,6 @@
-"""PostgreSQL's pooled connections: tried before use only after being idle (bot/db).
+"""Sessions and pooled connections (bot/db).
+
+PostgreSQL's pooled connections are tried before use only after being idle.
 
 A connection the server dropped is replaced without the caller noticing when it had been
 idle; one in use a moment ago is trusted, and if the server dropped it the caller sees
@@ -7,6 +9,7 @@ the disconnect once and the pool renews every connection.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 import bot.db as db_module
 from bot.config import DatabaseConfig
 from bot.db import Database
+from bot.db.models import Chat
 
 
 @pytest.fixture
@@ -93,5 +97,42 @@ async def test_a_connection_in_use_moments_ago_is_trusted_and_a_drop_is_seen_onc
         assert caught.value.connection_invalidated
         assert await _select_one(db) == 1  # the pool was renewed
         assert pings == []
+    finally:
+        await db.dispose()
+
+
+# --- reading sessions (Database.read) ---
+
+
+async def test_a_reading_session_takes_no_transaction_on_postgresql(database_url: str) -> None:
+    """Each statement of a reading session is its own transaction on PostgreSQL (no BEGIN
+    and COMMIT round trips); a normal session's statements share one."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite reads go through the normal session")
+    db = Database(DatabaseConfig(url=database_url))
+    now = text("SELECT now()")  # the start of the current transaction
+    try:
+        async with db.read() as session:
+            first = (await session.execute(now)).scalar_one()
+            await asyncio.sleep(0.01)
+            second = (await session.execute(now)).scalar_one()
+        assert second > first
+        async with db.session() as session:
+            first = (await session.execute(now)).scalar_one()
+            await asyncio.sleep(0.01)
+            second = (await session.execute(now)).scalar_one()
+        assert second == first
+    finally:
+        await db.dispose()
+
+
+async def test_changing_an_object_in_a_reading_session_is_refused(database_url: str) -> None:
+    db = Database(DatabaseConfig(url=database_url))
+    try:
+        with pytest.raises(RuntimeError, match="reading session"):
+            async with db.read() as session:
+                session.add(Chat(id=-100, type="group", title="示范律师事务所"))
+        async with db.read() as session:
+            assert await session.get(Chat, -100) is None  # nothing was written
     finally:
         await db.dispose()
