@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     InputFile,
     Message,
     ReactionTypeEmoji,
@@ -181,24 +179,8 @@ class SenderStats:
     errors: collections.Counter[str] = field(default_factory=collections.Counter)
 
 
-def to_markup(buttons: Keyboard | None) -> InlineKeyboardMarkup | None:
-    if buttons is None:
-        return None
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(b.text, callback_data=b.data)
-                if b.data is not None
-                else InlineKeyboardButton(b.text, url=b.url)
-                for b in row
-            ]
-            for row in buttons
-        ]
-    )
-
-
 def markup_json(buttons: Keyboard | None) -> dict[str, Any] | None:
-    """The same keyboard as ``to_markup``, as the JSON the Bot API takes."""
+    """Our keyboard as the Bot API's ``InlineKeyboardMarkup`` JSON."""
     if buttons is None:
         return None
     return {
@@ -381,8 +363,9 @@ class Sender:
 
     async def edit_buttons(self, chat_id: int, message_id: int, buttons: Keyboard | None) -> bool:
         async def call(cid: int) -> Any:
-            return await self.bot.edit_message_reply_markup(
-                chat_id=cid, message_id=message_id, reply_markup=to_markup(buttons)
+            return await self.bot.post_raw(
+                "editMessageReplyMarkup",
+                {"chat_id": cid, "message_id": message_id, "reply_markup": markup_json(buttons)},
             )
 
         return await self._call(chat_id, call, what="editMessageReplyMarkup") is not None

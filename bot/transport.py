@@ -17,10 +17,10 @@ Timeouts follow ``HTTPXRequest``'s meaning: ``connect`` to open a connection, ``
 between bytes of the answer, ``pool`` to wait for a free connection (a semaphore of the
 pool's size: aiohttp's own bound would count the wait and the connect together), ``write``
 bounds the whole call of an upload (aiohttp has no per-write timeout; other bodies are
-small). Any timeout becomes ``TimedOut``, any other
-client error ``NetworkError``. A proxy comes from the environment (``HTTPS_PROXY``,
-``NO_PROXY``), as with httpx; it is looked up once per host, not per call as aiohttp's
-``trust_env`` does (it reads the environment and ``~/.netrc`` on a thread every time).
+small). Any timeout becomes ``TimedOut``, any other client error ``NetworkError``. A proxy
+comes from the environment (``HTTPS_PROXY``, ``NO_PROXY``), as with httpx; it is looked up
+once per host, not per call as aiohttp's ``trust_env`` does (it reads the environment and
+``~/.netrc`` on a thread every time).
 
 ``RawBot.post_raw`` makes a call and returns Telegram's JSON answer as it came. The
 sender uses it for the messages it sends and edits, where only the message id matters:
@@ -38,7 +38,7 @@ import urllib.request
 from typing import Any
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
+from telegram._utils.defaultvalue import DefaultValue  # as PTB's own HTTPXRequest uses it
 from telegram.error import NetworkError, TimedOut
 from telegram.ext import ExtBot
 from telegram.request import BaseRequest, RequestData

@@ -12,7 +12,8 @@ the same way (no pause between polls, 10 s timeout). On stdout:
 
 The echo bot is what a minimal PTB bot does with the same updates: a text message is
 answered with its text, a button press is answered (``answerCallbackQuery``), a poll
-answer is taken and dropped.
+answer is taken and dropped. ``echo-aiohttp`` is the same bot on FirmBot's HTTP client
+(``bot/transport.py``) instead of PTB's default httpx.
 """
 
 from __future__ import annotations
@@ -64,7 +65,13 @@ async def serve(handled: Callable[[], int]) -> None:
 
 async def run_echo(args: argparse.Namespace) -> None:
     count = [0]
-    app = Application.builder().token(args.token).base_url(args.base_url).build()
+    builder = Application.builder().token(args.token).base_url(args.base_url)
+    if args.bot == "echo-aiohttp":
+        # The same echo bot on FirmBot's transport: what FirmBot costs beyond the HTTP client.
+        from bot.transport import AiohttpRequest
+
+        builder = builder.request(AiohttpRequest()).get_updates_request(AiohttpRequest())
+    app = builder.build()
 
     async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if update.callback_query is not None:
@@ -136,7 +143,7 @@ def count_statements(db: Any) -> collections.Counter[str]:
 def main() -> None:
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("bot", choices=["firmbot", "echo"])
+    parser.add_argument("bot", choices=["firmbot", "echo", "echo-aiohttp"])
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--db", help="FirmBot's database URL")

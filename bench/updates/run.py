@@ -60,6 +60,7 @@ from bot.sandbox.emulator import Emulator, EmuUser
 
 DAY = date(2023, 7, 25)  # a Tuesday
 KINDS = ("checkin", "poll", "ledger")
+BOT_NAMES = {"firmbot": "FirmBot", "echo": "PTB echo", "echo-aiohttp": "echo (aiohttp)"}
 
 
 @dataclass
@@ -395,7 +396,7 @@ async def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> list
                     # Both bots get the same stream; who goes first alternates, so a drift
                     # in the machine's speed does not always favour the same one.
                     stream = make_stream(groups, args.updates, kinds, args.seed + number)
-                    order = ("echo", "firmbot") if round_ % 2 else ("firmbot", "echo")
+                    order = (args.echo, "firmbot") if round_ % 2 else ("firmbot", args.echo)
                     for bot in order:
                         if bot == "firmbot":
                             await snapshot.restore()
@@ -429,7 +430,7 @@ async def main(args: argparse.Namespace) -> None:
     rows = []
     summary = []
     for backend, runs in results.items():
-        echo = {(r.stream, r.round): r for r in runs if r.bot == "echo"}
+        echo = {(r.stream, r.round): r for r in runs if r.bot != "firmbot"}
         ratios: dict[str, list[float]] = {}
         for r in runs:
             ratio = r.cpu_ms_per_update / echo[r.stream, r.round].cpu_ms_per_update
@@ -437,7 +438,7 @@ async def main(args: argparse.Namespace) -> None:
                 ratios.setdefault(r.stream, []).append(ratio)
             rows.append(
                 (
-                    backend, r.stream, r.round, "FirmBot" if r.bot == "firmbot" else "PTB echo",
+                    backend, r.stream, r.round, BOT_NAMES[r.bot],
                     r.updates, r.seconds, r.cpu, r.cpu_ms_per_update,
                     ratio if r.bot == "firmbot" else 1.0, r.calls, r.errors, r.polls,
                     r.idle_ms_per_s,
@@ -492,6 +493,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--repeat", type=int, default=3, help="rounds per stream, each bot once a round (3)"
     )
     parser.add_argument("--by-kind", action="store_true", help="also one stream per kind of update")
+    parser.add_argument(
+        "--echo",
+        choices=("echo", "echo-aiohttp"),
+        default="echo",
+        help="the bot to compare with: bare PTB (echo), or the same on FirmBot's HTTP client",
+    )
     parser.add_argument("--db", default="sqlite", help="sqlite, postgresql or both (sqlite)")
     parser.add_argument(
         "--stream", action="append", choices=("mix", *KINDS), help="only these streams"
