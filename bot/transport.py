@@ -166,8 +166,8 @@ class AiohttpRequest(BaseRequest):
             body = form
             write = _chosen(write_timeout, self._media_write_timeout)
             total = _sum(pool, connect, write, read)
-        elif request_data is not None and request_data.parameters:
-            body = json.dumps(request_data.parameters, ensure_ascii=False).encode()
+        elif request_data is not None and (parameters := request_data.parameters):
+            body = json.dumps(parameters, ensure_ascii=False).encode()
             headers["Content-Type"] = "application/json"
         proxy, proxy_headers = self._proxy_for(url)
         if proxy_headers and url.startswith("http:"):
