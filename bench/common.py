@@ -211,43 +211,48 @@ class Snapshot:
 
     def __init__(self, url: str, directory: Path) -> None:
         self.url = url
-        self._directory = directory
-        self._template: str | None = None
+        if url.startswith("sqlite"):
+            self._path = Path(url.split(":///", 1)[1])
+            self._copy = directory / f"{self._path.name}.snapshot"
+        else:
+            self._name = url.rpartition("/")[2]
+            self._template = f"{self._name}_snapshot"
+        self._taken = False
 
-    def _sqlite_path(self) -> Path:
-        return Path(self.url.split(":///", 1)[1])
+    @staticmethod
+    def _admin() -> str:
+        admin = pg_admin_url()
+        assert admin is not None, "a PostgreSQL database was made without an admin URL"
+        return admin
 
     async def take(self) -> None:
         if self.url.startswith("sqlite"):
-            path = self._sqlite_path()
-            with contextlib.closing(sqlite3.connect(path)) as db:  # all of the WAL in the file
+            with contextlib.closing(sqlite3.connect(self._path)) as db:  # all of the WAL in
                 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            shutil.copyfile(path, self._directory / f"{path.name}.snapshot")
-            return
-        admin, name = pg_admin_url(), self.url.rpartition("/")[2]
-        assert admin is not None
-        self._template = f"{name}_snapshot"
-        await _pg_exec(admin, f'CREATE DATABASE "{self._template}" TEMPLATE "{name}"')
+            shutil.copyfile(self._path, self._copy)
+        else:
+            await _pg_exec(
+                self._admin(), f'CREATE DATABASE "{self._template}" TEMPLATE "{self._name}"'
+            )
+        self._taken = True
 
     async def restore(self) -> None:
         if self.url.startswith("sqlite"):
-            path = self._sqlite_path()
-            for leftover in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+            for leftover in (Path(f"{self._path}-wal"), Path(f"{self._path}-shm")):
                 leftover.unlink(missing_ok=True)
-            shutil.copyfile(self._directory / f"{path.name}.snapshot", path)
+            shutil.copyfile(self._copy, self._path)
             return
-        admin, name = pg_admin_url(), self.url.rpartition("/")[2]
-        assert admin is not None and self._template is not None
         await _pg_exec(
-            admin,
-            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-            f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"',
+            self._admin(),
+            f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)',
+            f'CREATE DATABASE "{self._name}" TEMPLATE "{self._template}"',
         )
 
     async def drop(self) -> None:
-        admin = pg_admin_url()
-        if self._template is not None and admin is not None:
-            await _pg_exec(admin, f'DROP DATABASE IF EXISTS "{self._template}" WITH (FORCE)')
+        if self._taken and not self.url.startswith("sqlite"):
+            await _pg_exec(
+                self._admin(), f'DROP DATABASE IF EXISTS "{self._template}" WITH (FORCE)'
+            )
 
 
 def backends(arg: str) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +19,7 @@ from telegram.error import BadRequest, ChatMigrated, NetworkError, TimedOut
 
 from bot.sandbox.emulator import Emulator, EmuUser
 from bot.transport import AiohttpRequest, RawBot
+from tests.e2e.cluster import free_port
 
 TOKEN = "123456:TEST-token-of-this-test"
 
@@ -63,9 +63,8 @@ async def server() -> AsyncIterator[Server]:
     app.router.add_route("*", "/{tail:.*}", handle)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     state.url = f"http://127.0.0.1:{port}"
     try:
         yield state
@@ -152,12 +151,9 @@ async def test_waiting_for_a_free_connection_is_bounded_by_the_pool_timeout(
 
 
 async def test_a_refused_connection_is_a_network_error_without_the_token() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: nothing listens there
     bot = RawBot(
         TOKEN,
-        base_url=f"http://127.0.0.1:{port}/bot",
+        base_url=f"http://127.0.0.1:{free_port()}/bot",  # nothing listens there
         request=AiohttpRequest(),
         get_updates_request=AiohttpRequest(),
     )
