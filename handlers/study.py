@@ -205,11 +205,13 @@ def _trigger_post_edit(s: Services, post_id: int) -> None:
 async def _edit_post_count(s: Services, post_id: int) -> None:
     """Re-render the prompt with the current check-in count (debounced)."""
     async with s.db.read() as session:
-        post = await session.get(StudyPost, post_id)
-        if post is None or post.message_id is None:
-            return
-        count = await prompts.checkin_count(session, post_id)
-        chat_id, message_id = post.chat_id, post.message_id
+        found = await prompts.post_with_count(session, post_id)
+    if found is None:
+        return
+    post, count = found
+    chat_id, message_id = post.chat_id, post.message_id
+    if message_id is None:
+        return
     locale = str((await s.settings.get(chat_id))["locale"])
     html = _post_html(s, locale, post, count)
     await s.sender.edit(
@@ -288,7 +290,7 @@ async def _cb_checkin(update: Update, context: Context, post_id: int) -> None:
     assert query is not None
     locale = await locale_of(update, context)
     now = s.clock.now()
-    async with s.db.session() as session:
+    async with s.db.standalone() as session:
         pressed = await prompts.check_in_by_button(session, post_id, query.from_user.id, now)
     if pressed is None:
         await s.sender.answer_callback(query.id, s.texts.plain("study.checkin.unknown", locale))

@@ -77,9 +77,11 @@ class Database:
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=self._session_class
         )
-        # Reading sessions: on PostgreSQL without a transaction, so a read is one round trip
-        # instead of BEGIN, the query and COMMIT. SQLite reads need no such thing.
-        self._reads = (
+        # Reading and standalone sessions: on PostgreSQL without a transaction, so a read
+        # (or a single write) is one round trip instead of BEGIN, the statement and COMMIT.
+        # On SQLite they are ordinary sessions (a standalone one is committed at its end).
+        self.is_sqlite = config.is_sqlite
+        self._autocommit = (
             self.sessions
             if config.is_sqlite
             else async_sessionmaker(
@@ -112,10 +114,30 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session that only reads: each statement sees what was committed when it ran
         (no snapshot across statements on PostgreSQL). Changing an object in it is a bug."""
-        async with self._reads() as session:
+        async with self._standalone("read", "reading") as session:
             yield session
-            if session.new or session.dirty or session.deleted:
-                raise RuntimeError("a reading session (Database.read) was given changes")
+
+    @asynccontextmanager
+    async def standalone(self) -> AsyncIterator[AsyncSession]:
+        """A session whose statements each stand alone: on PostgreSQL every statement
+        commits as it runs (no BEGIN and COMMIT round trips), so use it only for work
+        that is one writing statement, with reads around it. Core statements only:
+        changing an ORM object in it is a bug (its flush would not be atomic)."""
+        async with self._standalone("standalone", "standalone") as session:
+            yield session
+
+    @asynccontextmanager
+    async def _standalone(self, kind: str, label: str) -> AsyncIterator[AsyncSession]:
+        async with self._autocommit() as session:
+            try:
+                yield session
+                if session.new or session.dirty or session.deleted:
+                    raise RuntimeError(f"a {label} session (Database.{kind}) was given changes")
+                if kind == "standalone" and self.is_sqlite:
+                    await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
 
     async def ping(self) -> None:
         try:

@@ -49,7 +49,7 @@ async def upsert(
 
 @functools.cache
 def _insert_ignore(dialect: str, table: Any, conflict: tuple[str, ...]) -> Any:
-    return _builder(dialect)(table).on_conflict_do_nothing(index_elements=conflict)
+    return insert_builder(dialect)(table).on_conflict_do_nothing(index_elements=conflict)
 
 
 @functools.cache
@@ -59,11 +59,12 @@ def _upsert(
     conflict: tuple[str, ...],
     update: tuple[str, ...],
 ) -> Any:
-    statement = _builder(dialect)(table)
+    statement = insert_builder(dialect)(table)
     return statement.on_conflict_do_update(
         index_elements=conflict, set_={name: statement.excluded[name] for name in update}
     )
 
 
-def _builder(dialect: str) -> Any:
+def insert_builder(dialect: str) -> Any:
+    """The dialect's ``insert`` (the one with ``on_conflict_*``)."""
     return postgresql.insert if dialect == "postgresql" else sqlite.insert

@@ -6,6 +6,7 @@ never talk to Telegram.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -15,7 +16,7 @@ from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content.curriculum import Prompt
-from bot.db.dml import insert_ignore
+from bot.db.dml import insert_builder, insert_ignore
 from bot.db.models.study import StudyCheckin, StudyCopy, StudyPost, StudyReflection
 
 # A reflection is stored up to this many characters (the member is told when cut)...
@@ -188,11 +189,20 @@ class CheckinResult:
 # Built once: every check-in runs them (building a statement costs more than running it).
 _posts = cast(Table, StudyPost.__table__)
 _checkins = cast(Table, StudyCheckin.__table__)
-_SENT_POST_CHAT = select(_posts.c.chat_id).where(
-    _posts.c.id == bindparam("post_id"), _posts.c.message_id.is_not(None)
-)
 _CHECKED_AT = select(_checkins.c.checked_at).where(
     _checkins.c.post_id == bindparam("post_id"), _checkins.c.user_id == bindparam("user_id")
+)
+# A press that inserted nothing: the sent prompt's chat and when the member checked in
+# (no row: the prompt is unknown or unsent).
+_PRESS_SEEN = (
+    select(_posts.c.chat_id, _checkins.c.checked_at)
+    .select_from(
+        _posts.outerjoin(
+            _checkins,
+            (_checkins.c.post_id == _posts.c.id) & (_checkins.c.user_id == bindparam("user_id")),
+        )
+    )
+    .where(_posts.c.id == bindparam("post_id"), _posts.c.message_id.is_not(None))
 )
 
 
@@ -222,20 +232,59 @@ async def check_in_by_button(
     session: AsyncSession, post_id: int, user_id: int, now: datetime
 ) -> tuple[int, CheckinResult] | None:
     """A press of a prompt's check-in button: the prompt's chat and the result; None
-    for a prompt that does not exist (any more) or was never sent."""
-    chat_id = (await session.execute(_SENT_POST_CHAT, {"post_id": post_id})).scalar()
-    if chat_id is None:
+    for a prompt that does not exist (any more) or was never sent.
+
+    The first press is one statement (the insert takes the chat from the prompt), so a
+    caller may run it without a transaction around it (``Database.standalone``); a
+    repeated press, or one on an unknown prompt, reads what is there in a second.
+    """
+    dialect = session.get_bind().dialect.name
+    params = {"post_id": post_id, "user_id": user_id, "source": "button", "now": now}
+    chat_id = (await session.execute(_check_in_from_post(dialect), params)).scalar()
+    if chat_id is not None:
+        return chat_id, CheckinResult(True, now)
+    found = (await session.execute(_PRESS_SEEN, params)).first()
+    if found is None:
         return None
-    return chat_id, await check_in(session, post_id, chat_id, user_id, now, "button")
+    chat_id, at = found
+    return chat_id, CheckinResult(False, at or now)
+
+
+@functools.cache
+def _check_in_from_post(dialect: str) -> Any:
+    """INSERT INTO study_checkins ... SELECT from the sent prompt ... ON CONFLICT DO
+    NOTHING RETURNING chat_id: a row back means this press checked the member in."""
+    source = select(
+        _posts.c.id,
+        _posts.c.chat_id,
+        bindparam("user_id", type_=_checkins.c.user_id.type),
+        bindparam("source", type_=_checkins.c.source.type),
+        bindparam("now", type_=_checkins.c.checked_at.type),
+    ).where(_posts.c.id == bindparam("post_id"), _posts.c.message_id.is_not(None))
+    return (
+        insert_builder(dialect)(_checkins)
+        .from_select(["post_id", "chat_id", "user_id", "source", "checked_at"], source)
+        .on_conflict_do_nothing(index_elements=["post_id", "user_id"])
+        .returning(_checkins.c.chat_id)
+    )
+
+
+_CHECKIN_COUNT = (
+    select(func.count()).select_from(_checkins).where(_checkins.c.post_id == bindparam("post_id"))
+)
+_POST_WITH_COUNT = select(StudyPost, _CHECKIN_COUNT.scalar_subquery()).where(
+    StudyPost.id == bindparam("post_id")
+)
 
 
 async def checkin_count(session: AsyncSession, post_id: int) -> int:
-    return int(
-        await session.scalar(
-            select(func.count()).select_from(StudyCheckin).where(StudyCheckin.post_id == post_id)
-        )
-        or 0
-    )
+    return int(await session.scalar(_CHECKIN_COUNT, {"post_id": post_id}) or 0)
+
+
+async def post_with_count(session: AsyncSession, post_id: int) -> tuple[StudyPost, int] | None:
+    """A prompt and how many members checked in to it, in one query."""
+    found = (await session.execute(_POST_WITH_COUNT, {"post_id": post_id})).first()
+    return None if found is None else (found[0], int(found[1] or 0))
 
 
 # --- reflections ---

@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.exc import DBAPIError
@@ -134,5 +135,44 @@ async def test_changing_an_object_in_a_reading_session_is_refused(database_url: 
                 session.add(Chat(id=-100, type="group", title="示范律师事务所"))
         async with db.read() as session:
             assert await session.get(Chat, -100) is None  # nothing was written
+    finally:
+        await db.dispose()
+
+
+# --- standalone sessions (Database.standalone) ---
+
+
+async def test_a_standalone_write_commits_as_it_runs_on_postgresql_and_at_the_end_on_sqlite(
+    database_url: str,
+) -> None:
+    """On PostgreSQL each statement is its own transaction: a write is stored the moment
+    it runs, even if the block fails afterwards. On SQLite the block commits at its end."""
+    db = Database(DatabaseConfig(url=database_url))
+    insert = sa_insert(Chat).values(type="group")  # a Core statement (column defaults apply)
+    try:
+        with pytest.raises(LookupError):
+            async with db.standalone() as session:
+                await session.execute(insert, {"id": -201, "title": "示范律师事务所"})
+                raise LookupError("the block fails after the write")
+        async with db.read() as session:
+            kept = await session.get(Chat, -201)
+        assert (kept is not None) == database_url.startswith("postgresql")
+        async with db.standalone() as session:
+            await session.execute(insert, {"id": -202, "title": "另一家律师事务所"})
+        async with db.read() as session:
+            stored = await session.get(Chat, -202)
+        assert stored is not None and stored.title == "另一家律师事务所"
+    finally:
+        await db.dispose()
+
+
+async def test_changing_an_object_in_a_standalone_session_is_refused(database_url: str) -> None:
+    db = Database(DatabaseConfig(url=database_url))
+    try:
+        with pytest.raises(RuntimeError, match="standalone session"):
+            async with db.standalone() as session:
+                session.add(Chat(id=-203, type="group", title="示范律师事务所"))
+        async with db.read() as session:
+            assert await session.get(Chat, -203) is None
     finally:
         await db.dispose()

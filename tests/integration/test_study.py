@@ -125,6 +125,23 @@ async def test_check_in_counts_once_and_a_second_press_tells_when(
     assert prompt.buttons == [[CHECKIN, REFLECT]]  # the edits keep the buttons
 
 
+async def test_a_press_on_a_prompt_that_is_gone_says_so_and_stores_nothing(
+    harness: BotHarness, firm: GroupChat, clock: FakeClock
+) -> None:
+    await at(harness, clock, 2023, 7, 24, 9, 0)
+    prompt = prompts(firm)[-1]
+    data = prompt.button_data(CHECKIN)
+    post_id = int(data.rsplit(":", 1)[1])
+    async with harness.services.db.session() as session:
+        await session.execute(delete(StudyPost).where(StudyPost.id == post_id))
+    update = harness.emulator.press_button(
+        firm.id, prompt.message_id, firm.members["李四"], data=data
+    )
+    await harness.handled(update)
+    assert answers(harness.emulator) == ["找不到这条学习内容，可能已被删除。"]
+    assert await scalar(harness, select(func.count()).select_from(StudyCheckin)) == 0
+
+
 async def test_a_burst_of_fifty_presses_costs_a_handful_of_edits_and_ends_exact(
     harness: BotHarness, firm: GroupChat, clock: FakeClock
 ) -> None:
