@@ -97,8 +97,6 @@ async def run_one(backend: str, args: argparse.Namespace, tmp: Path) -> Result:
             file=sys.stderr,
             flush=True,
         )
-        if args.index_running_claims:
-            await add_running_claims_index(url)
         command = [
             sys.executable, "-m", "bench.scale.child",
             "--db", url, "--base-url", emulator.base_url, "--token", emulator.token,
@@ -151,23 +149,6 @@ async def run_one(backend: str, args: argparse.Namespace, tmp: Path) -> Result:
             **result["rss_steps"],
         },
     )
-
-
-async def add_running_claims_index(url: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "CREATE INDEX ix_slot_claims_running ON slot_claims (lease_until) "
-                    "WHERE status = 'running'"
-                )
-            )
-    finally:
-        await engine.dispose()
 
 
 def ms(value: float) -> float:
@@ -249,12 +230,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true", help="memory after each step")
     parser.add_argument(
         "--profile", action="store_true", help="pyinstrument the busy ticks (to stderr)"
-    )
-    parser.add_argument(
-        "--index-running-claims",
-        action="store_true",
-        help="experiment: add a partial index on slot_claims(lease_until) WHERE status = "
-        "'running' before starting (what the expired-claims query needs; not in the schema)",
     )
     args = parser.parse_args(argv)
     if args.quick:

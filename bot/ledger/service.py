@@ -613,6 +613,17 @@ def _list_query(shape: str) -> Select[Any]:
     return query
 
 
+@functools.cache
+def _page_query(shape: str) -> Select[Any]:
+    """One page of ``_list_query(shape)`` and the number of rows it has in all."""
+    return (
+        _list_query(shape)
+        .add_columns(func.count().over())
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+
+
 async def list_items(
     session: AsyncSession,
     chat_id: int,
@@ -640,13 +651,25 @@ async def list_items(
         shape = "requirement"
     else:
         shape = "closed" if flt == "closed" else "all"
-    query = _list_query(shape)
-    rows = list((await session.scalars(query, params)).all())
+    page = max(page, 0)
+    if flt != "overdue":
+        # The page alone, with the filter's total alongside (a long ledger is not loaded
+        # whole for eight lines). A page past the end (items closed since the list was
+        # shown) falls through to the whole list, which shows the last page instead.
+        window = {**params, "limit": page_size, "offset": page * page_size}
+        found = (await session.execute(_page_query(shape), window)).all()
+        if found or page == 0:
+            total = int(found[0][1]) if found else 0
+            pages = max(1, -(-total // page_size))
+            return Page([row[0] for row in found], total, page, pages)
+    rows = list((await session.scalars(_list_query(shape), params)).all())
     if flt == "overdue":
+        # The query keeps items due today or earlier; whether one due today has passed
+        # its time is decided here, in the chat's zone.
         rows = [r for r in rows if is_overdue(r, now, tz)]
     total = len(rows)
     pages = max(1, -(-total // page_size))
-    page = min(max(page, 0), pages - 1)
+    page = min(page, pages - 1)
     return Page(rows[page * page_size : (page + 1) * page_size], total, page, pages)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.dates import ParsedDate
 from bot.db.models import Schedule
@@ -265,6 +265,33 @@ def _day(text: str) -> ParsedDate:
     from datetime import date
 
     return ParsedDate(date.fromisoformat(text))
+
+
+async def test_a_page_that_is_gone_shows_the_last_one(harness: BotHarness, firm: GroupChat) -> None:
+    """The list was shown with two pages; items were closed since, so "next" shows the
+    one page left instead of an empty one."""
+    s = harness.services
+    now = s.clock.now()
+    async with s.db.session() as session:
+        for n in range(1, 11):
+            owner = Owner(firm.members["李四"].id, None, "李四")
+            draft = Draft(f"问题{n}", 1, f"措施{n}", owner, _day(f"2023-08-{n:02d}"))
+            await service.create_item(
+                session, firm.id, draft, Actor(None, "测试"), now, harness.config.zone
+            )
+    await firm.say("李四", "/ledger")
+    listing = firm.last()
+    assert "共 10 项，第 1/2 页" in listing.text
+    async with s.db.session() as session:
+        await session.execute(
+            update(LedgerItem)
+            .where(LedgerItem.chat_id == firm.id, LedgerItem.seq <= 3)
+            .values(status=service.CLOSED, closed_at=now)
+        )
+    await firm.press("李四", "下一页 ▶", listing)
+    text = firm.last().text
+    assert "共 7 项，第 1/1 页" in text and "2023-004" in text and "2023-010" in text
+    assert "2023-003" not in text
 
 
 async def test_edit_shows_in_the_history_and_reschedules(
