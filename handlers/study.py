@@ -53,9 +53,10 @@ HINTED_KEY = "study.hinted"
 DRAFT_KEY = "study.session_draft"
 # Check-in counts are edited into the prompt this many seconds after a press (a burst
 # of presses costs one edit), and a message keeps being edited at most once per
-# CHECKIN_EDIT_GAP (at most 15 a minute of the group's 20). Tests shorten both.
+# CHECKIN_EDIT_GAP: 6 a minute, so that a morning of steady check-ins leaves most of the
+# group's 20 messages a minute (edits count) to answers and prompts. Tests shorten both.
 CHECKIN_EDIT_DELAY = 1.5
-CHECKIN_EDIT_GAP = 4.0
+CHECKIN_EDIT_GAP = 10.0
 # An unregistered group is told how to register at most this often (seconds).
 HINT_INTERVAL = 600.0
 REACTION = "\U0001f44d"
