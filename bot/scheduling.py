@@ -41,6 +41,13 @@ MAX_SLOTS_PER_TICK = 400
 # of Telegram's 30 messages/s (bench/morning). The sender keeps the rate either way.
 TICK_CONCURRENCY = 16
 _SEARCH_DAYS = 400
+# Finished slot claims (done, failed, missed) are deleted once their slot is this old. No
+# slot that old can come due again (the grace window is at most 7 days), and a bot for
+# 10,000 groups adds ~28,000 claims a day. A tick deletes one batch at most: every tick
+# while there is a backlog (a bot upgraded with years of claims), then once an hour.
+CLAIM_RETENTION = timedelta(days=60)
+PRUNE_EVERY = timedelta(hours=1)
+PRUNE_BATCH = 2000
 
 
 def process_id() -> str:
@@ -162,6 +169,8 @@ class Scheduler:
         # Called with the new next_due_at after a change, so the app can wake up then.
         self.on_change: Callable[[datetime], None] | None = None
         self.last_tick_at: datetime | None = None
+        # When finished claims are next looked for (None: at the next tick).
+        self._prune_at: datetime | None = None
 
     def register(self, kind: str, action: Action) -> None:
         if kind in self.actions:
@@ -303,6 +312,7 @@ class Scheduler:
         self.last_tick_at = now
         result = TickResult()
         await self._retake_expired(now, result)
+        await self._prune_finished(now)
         while True:
             async with self.db.session() as session:
                 due = (
@@ -479,6 +489,25 @@ class Scheduler:
                     fresh.enabled = False
             else:
                 fresh.next_due_at = self._next_due(fresh, now)
+
+    async def _prune_finished(self, now: datetime) -> None:
+        """Delete a batch of finished claims past CLAIM_RETENTION, if it is time to look."""
+        if self._prune_at is not None and now < self._prune_at:
+            return
+        oldest = (
+            select(SlotClaim.id)
+            .where(SlotClaim.slot_at < now - CLAIM_RETENTION, SlotClaim.status != "running")
+            .order_by(SlotClaim.slot_at)
+            .limit(PRUNE_BATCH)
+        )
+        async with self.db.session() as session:
+            result = await session.execute(
+                delete(SlotClaim).where(SlotClaim.id.in_(oldest.scalar_subquery()))
+            )
+        deleted = int(getattr(result, "rowcount", 0) or 0)
+        if deleted:
+            logger.info("deleted %d finished slot claims older than %s", deleted, CLAIM_RETENTION)
+        self._prune_at = now if deleted >= PRUNE_BATCH else now + PRUNE_EVERY
 
     async def _retake_expired(self, now: datetime, result: TickResult) -> None:
         """Run again the slots whose claimer died mid-action (lease expired)."""

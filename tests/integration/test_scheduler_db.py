@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot import scheduling
 from bot.calendar import WorkCalendar
 from bot.clock import FakeClock
 from bot.config import DatabaseConfig, SchedulingConfig
@@ -241,3 +242,59 @@ async def test_one_off_runs_once_and_cancelled_ones_never(db: Database) -> None:
     await scheduler.tick()
     assert [(r.ref, r.slot_at) for r in runs] == [("r1", sh(2023, 7, 24, 8, 30))]
     assert await scheduler.next_due_at() is None
+
+
+async def test_finished_claims_past_the_retention_are_deleted_in_batches(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claims of slots over 60 days old go, a batch a tick while there is a backlog and
+    then once an hour; running claims and younger ones stay."""
+    monkeypatch.setattr(scheduling, "PRUNE_BATCH", 2)
+    clock = FakeClock(sh(2023, 9, 25, 9, 30))
+    runs: list[SlotRun] = []
+    scheduler = make_scheduler(db, clock, runs, "proc-1")
+    old = [sh(2023, 7, day, 9, 0) for day in range(3, 8)]  # 80 to 84 days ago
+    async with db.session() as session:
+        for n, slot in enumerate(old):
+            session.add(claim(slot, "missed" if n == 0 else "done"))
+        # A claim still running (its lease holds) is the lease check's business, not ours.
+        running = claim(sh(2023, 7, 2, 9, 0), "running")
+        running.lease_until = clock.now() + timedelta(days=2)
+        session.add(running)
+        session.add(claim(sh(2023, 7, 28, 9, 0), "done"))  # 59 days ago: kept
+
+    async def slots() -> list[datetime]:
+        return sorted(c.slot_at for c in await scheduler.claims(-100))
+
+    await scheduler.tick()
+    assert await slots() == [sh(2023, 7, 2, 9, 0), *old[2:], sh(2023, 7, 28, 9, 0)]
+    clock.set(sh(2023, 9, 25, 9, 30, 20))  # the next tick: still a backlog
+    await scheduler.tick()
+    assert await slots() == [sh(2023, 7, 2, 9, 0), old[4], sh(2023, 7, 28, 9, 0)]
+    clock.set(sh(2023, 9, 25, 9, 30, 40))
+    await scheduler.tick()
+    assert await slots() == [sh(2023, 7, 2, 9, 0), sh(2023, 7, 28, 9, 0)]
+    # Caught up: the next look is an hour later.
+    async with db.session() as session:
+        session.add(claim(sh(2023, 7, 1, 9, 0), "done"))
+    clock.set(sh(2023, 9, 25, 10, 0))
+    await scheduler.tick()
+    assert await slots() == [sh(2023, 7, 1, 9, 0), sh(2023, 7, 2, 9, 0), sh(2023, 7, 28, 9, 0)]
+    # The 07-28 claim turns 60 days old at 09:00 on 09-26.
+    clock.set(sh(2023, 9, 26, 9, 0, 30))
+    await scheduler.tick()
+    assert await slots() == [sh(2023, 7, 2, 9, 0)]
+
+
+def claim(slot: datetime, status: str) -> SlotClaim:
+    return SlotClaim(
+        chat_id=-100,
+        kind="study",
+        ref="",
+        slot_at=slot,
+        status=status,
+        claimed_by="proc-0",
+        claimed_at=slot,
+        lease_until=slot + timedelta(seconds=300),
+        finished_at=None if status == "running" else slot,
+    )

@@ -130,6 +130,8 @@ class SlotClaim(Base):
             postgresql_where=text("status = 'running'"),
             sqlite_where=text("status = 'running'"),
         ),
+        # Finished claims are deleted after CLAIM_RETENTION (bot/scheduling.py), oldest first.
+        Index("ix_slot_claims_slot_at", "slot_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
