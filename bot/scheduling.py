@@ -43,11 +43,12 @@ TICK_CONCURRENCY = 16
 _SEARCH_DAYS = 400
 # Finished slot claims (done, failed, missed) are deleted once their slot is this old. No
 # slot that old can come due again (the grace window is at most 7 days), and a bot for
-# 10,000 groups adds ~28,000 claims a day. A tick deletes one batch at most: every tick
-# while there is a backlog (a bot upgraded with years of claims), then once an hour.
+# 10,000 groups adds ~28,000 claims a day. A tick deletes one batch at most (500 rows,
+# ~20 ms of a tick on SQLite per bench/scale --history-days 90): every tick while there
+# is a backlog (a bot upgraded with months of claims), then once an hour.
 CLAIM_RETENTION = timedelta(days=60)
 PRUNE_EVERY = timedelta(hours=1)
-PRUNE_BATCH = 2000
+PRUNE_BATCH = 500
 
 
 def process_id() -> str:
