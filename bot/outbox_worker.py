@@ -129,6 +129,10 @@ class OutboxWorker:
 
     async def _run(self) -> None:
         recovered_at = -RECOVER_EVERY
+        # Woken (a row queued in this process) or just started: claim straight away.
+        # Otherwise a cheap read first; rows queued by another process (the notice
+        # command line, a second bot) are found within idle_seconds either way.
+        woken = True
         while not self._stopping:
             if time.monotonic() - recovered_at >= RECOVER_EVERY:
                 recovered_at = time.monotonic()
@@ -137,16 +141,24 @@ class OutboxWorker:
                 except Exception:
                     logger.exception("outbox recovery failed; retrying later")
             try:
-                sent = await self.drain_once()
+                sent = await self.drain_once() if woken or await self._any_ready() else 0
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("outbox drain failed; retrying shortly")
                 sent = 0
+            woken = sent > 0
             if sent == 0 and not self._stopping:
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wake.wait(), self.idle_seconds)
+                    woken = True
+                except TimeoutError:
+                    pass
+
+    async def _any_ready(self) -> bool:
+        async with self.db.read() as session:
+            return await outbox.any_ready(session, self.clock.now())
 
     async def drain_once(self, batch: int | None = None) -> int:
         """Deliver claimable rows until none is left; returns how many were handled.
