@@ -51,3 +51,41 @@ async def test_claims_skip_rows_this_process_holds(database_url: str, clock: Fak
         assert sorted(i.chat_id for i in other) == [-2, -1]
     finally:
         await db.dispose()
+
+
+async def test_the_idle_look_sees_only_rows_a_claim_would_take(
+    database_url: str, clock: FakeClock
+) -> None:
+    """``any_ready``, the idle worker's read before claiming, agrees with ``claim_batch``:
+    a later row, one in flight under a live lease and a sent one are not ready."""
+    db = Database(DatabaseConfig(url=database_url))
+    try:
+        async with db.session() as session:
+            session.add(Chat(id=-1, type="group", title="g", settings={}, active=True))
+            await session.flush()
+            await outbox.enqueue(
+                session, kind="notice", ref="1", chat_ids=[-1], payload={"text": "x"},
+                now=clock.now(),
+            )  # fmt: skip
+        async with db.read() as session:
+            assert await outbox.any_ready(session, clock.now())
+        async with db.session() as session:
+            [item] = await outbox.claim_batch(
+                session, "me", clock.now(), limit=5, lease=timedelta(seconds=60)
+            )
+        async with db.read() as session:
+            assert not await outbox.any_ready(session, clock.now())  # in flight
+            assert await outbox.any_ready(session, clock.now() + timedelta(seconds=61))
+        # Put back to be tried in an hour (a send that will be retried later).
+        retry_at = clock.now() + timedelta(hours=1)
+        async with db.session() as session:
+            await outbox.mark(session, item.id, outbox.PENDING, clock.now(), retry_at=retry_at)
+        async with db.read() as session:
+            assert not await outbox.any_ready(session, retry_at - timedelta(minutes=1))
+            assert await outbox.any_ready(session, retry_at)
+        async with db.session() as session:
+            await outbox.mark(session, item.id, outbox.SENT, clock.now(), message_id=7)
+        async with db.read() as session:
+            assert not await outbox.any_ready(session, retry_at)
+    finally:
+        await db.dispose()
