@@ -27,14 +27,9 @@ from bot.sandbox.driver import BotHarness, GroupChat, harness_config
 from bot.sandbox.emulator import Emulator
 from bot.web import SECRET_HEADER, infrastructure_error
 from bot.web import get as get_web
+from tests.e2e.cluster import free_port
 
 SECRET = "wh-Secret_0123456789abcdefXYZ"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def webhook_overrides(port: int, **webhook: Any) -> dict[str, Any]:

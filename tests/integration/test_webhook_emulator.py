@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,14 +15,9 @@ from telegram.error import BadRequest, Conflict, NetworkError, TimedOut
 from telegram.request import HTTPXRequest
 
 from bot.sandbox.emulator import Emulator
+from tests.e2e.cluster import free_port
 
 SECRET = "emu-Secret_42"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

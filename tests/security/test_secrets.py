@@ -18,7 +18,6 @@ import contextlib
 import io
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from bot.clock import FakeClock
 from bot.content.loader import Content
 from bot.sandbox.driver import BotHarness, GroupChat, harness_config, make_group
 from bot.sandbox.emulator import Emulator
+from tests.e2e.cluster import free_port
 
 WEBHOOK_SECRET = "wh-Secret_0123456789abcdefXYZ"
 TURNED_DOWN = ("httpx", "httpcore", "apscheduler", "telegram.ext.Updater", "aiohttp.access")
@@ -282,12 +282,6 @@ async def test_an_error_that_carries_the_token_is_redacted_in_logs_and_never_sho
 
 
 # --- webhook mode: the secret, /metrics and /healthz ---
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def http_get(port: int, path: str) -> tuple[int, str]:
