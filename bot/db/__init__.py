@@ -80,7 +80,6 @@ class Database:
         # Reading and standalone sessions: on PostgreSQL without a transaction, so a read
         # (or a single write) is one round trip instead of BEGIN, the statement and COMMIT.
         # On SQLite they are ordinary sessions (a standalone one is committed at its end).
-        self.is_sqlite = config.is_sqlite
         self._autocommit = (
             self.sessions
             if config.is_sqlite
@@ -133,7 +132,7 @@ class Database:
                 yield session
                 if session.new or session.dirty or session.deleted:
                     raise RuntimeError(f"a {label} session (Database.{kind}) was given changes")
-                if kind == "standalone" and self.is_sqlite:
+                if kind == "standalone" and self.dialect == "sqlite":
                     await session.commit()
             except BaseException:
                 await session.rollback()

@@ -660,17 +660,21 @@ async def list_items(
         found = (await session.execute(_page_query(shape), window)).all()
         if found or page == 0:
             total = int(found[0][1]) if found else 0
-            pages = max(1, -(-total // page_size))
-            return Page([row[0] for row in found], total, page, pages)
+            return Page([row[0] for row in found], total, page, _page_count(total, page_size))
     rows = list((await session.scalars(_list_query(shape), params)).all())
     if flt == "overdue":
         # The query keeps items due today or earlier; whether one due today has passed
         # its time is decided here, in the chat's zone.
         rows = [r for r in rows if is_overdue(r, now, tz)]
     total = len(rows)
-    pages = max(1, -(-total // page_size))
+    pages = _page_count(total, page_size)
     page = min(page, pages - 1)
     return Page(rows[page * page_size : (page + 1) * page_size], total, page, pages)
+
+
+def _page_count(total: int, page_size: int) -> int:
+    """Pages a list of ``total`` items takes (an empty list still shows one)."""
+    return max(1, -(-total // page_size))
 
 
 async def active_items(session: AsyncSession, chat_id: int | None = None) -> list[LedgerItem]:
