@@ -14,6 +14,12 @@ Setup, not timed: FirmBot registers the groups (as when the bot is added), the m
 and ``--items`` open ledger items per group are seeded, the 09:00 study prompt goes out and
 an admin starts a quiz round in each group.
 
+The two bots run at the same time, the echo bot on a second emulator that mirrors the
+first (same groups, members and ids) and is fed the same stream: both see the same
+machine, whose speed drifts on a shared virtual machine. ``--one-after-the-other`` runs
+them in turn on one emulator instead (the method before session 7). ``--bot echo`` holds
+the echo bot against itself, which shows what the method alone varies by.
+
     .venv/bin/python -m bench.updates.run [--updates 2000] [--rate 100] [--db sqlite]
 """
 
@@ -94,6 +100,7 @@ class Run:
     polls: int  # getUpdates calls
     extra: dict[str, int] = field(default_factory=dict)
     round: int = 1
+    role: str = "bot"  # "bot": the one measured; "baseline": the echo bot it is held against
 
     @property
     def cpu_ms_per_update(self) -> float:
@@ -313,65 +320,149 @@ def busy_calls(emulator: Emulator, since: int) -> list[Any]:
     return [c for c in emulator.requests[since:] if c.method != "getUpdates"]
 
 
+class Measurement:
+    """One bot's run over one stream, in two halves around the injection of the stream."""
+
+    def __init__(
+        self, bot: str, name: str, emulator: Emulator, url: str, args: argparse.Namespace
+    ) -> None:
+        self.bot, self.name, self.emulator, self.url, self.args = bot, name, emulator, url, args
+        self.child: Child
+        self.idle_rate = 0.0  # CPU seconds a second, before the stream
+        self.since = 0  # the emulator's first request of this run
+        self.count = 0
+        self.cpu0 = 0.0
+
+    async def start(self, count: int) -> None:
+        """Start the bot, take its idle rate, tell it to expect ``count`` updates; the
+        caller reads ``cpu0`` just before the stream begins."""
+        await drop_pending(self.emulator)
+        self.child = await Child.start(self.bot, self.emulator, self.url)
+        try:
+            await asyncio.sleep(1.0)  # start-up work (menus, the first tick) is not counted
+            idle_start = cpu_seconds(self.child.pid)
+            await asyncio.sleep(2.0)
+            self.idle_rate = (cpu_seconds(self.child.pid) - idle_start) / 2.0
+            self.since = len(self.emulator.requests)
+            self.count = count
+            await self.child.tell(f"expect {count}")
+            await self.child.expecting()
+        except BaseException:
+            await self.child.stop()
+            raise
+
+    async def finish(self, started: float) -> Run:
+        """Wait until the bot has handled the stream and its effects are over; stop it."""
+        args, emulator = self.args, self.emulator
+        try:
+            await asyncio.wait_for(self.child.handled(), args.timeout)
+            done = time.monotonic()
+            # Settle: the effects of the last updates (debounced edits) are the bot's cost too.
+            seen = len(busy_calls(emulator, self.since))
+            quiet_since = time.monotonic()
+            while time.monotonic() - quiet_since < args.settle:
+                await asyncio.sleep(0.1)
+                now_seen = len(busy_calls(emulator, self.since))
+                if now_seen != seen:
+                    seen, quiet_since = now_seen, time.monotonic()
+            cpu = (
+                cpu_seconds(self.child.pid)
+                - self.cpu0
+                - self.idle_rate * (time.monotonic() - quiet_since)
+            )
+        finally:
+            await self.child.stop()
+        calls = busy_calls(emulator, self.since)
+        methods: dict[str, int] = {}
+        for call in calls:
+            methods[call.method] = methods.get(call.method, 0) + 1
+        return Run(
+            bot=self.bot,
+            stream=self.name,
+            updates=self.count,
+            seconds=done - started,
+            cpu=cpu,
+            idle_ms_per_s=self.idle_rate * 1000,
+            calls=len(calls),
+            errors=sum(1 for c in calls if c.status != 200),
+            polls=sum(1 for c in emulator.requests[self.since :] if c.method == "getUpdates"),
+            extra=methods,
+        )
+
+
+async def feed(
+    stream: list[Item],
+    inject: Callable[[Item], dict[str, Any]],
+    mirror: Callable[[Item, dict[str, Any]], object] | None,
+    args: argparse.Namespace,
+) -> float:
+    """Inject the stream at ``--rate`` (each item into the mirror too); returns the start."""
+    started = time.monotonic()
+    for n, item in enumerate(stream):
+        update = inject(item)
+        if mirror is not None:
+            mirror(item, update)
+        if args.rate:
+            delay = started + (n + 1) / args.rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        elif n % 100 == 99:
+            await asyncio.sleep(0)
+    return started
+
+
 async def measure(
-    bot: str,
+    bots: list[tuple[str, Emulator]],
     name: str,
-    emulator: Emulator,
     url: str,
     stream: list[Item],
-    inject: Callable[[Item], object],
+    inject: Callable[[Item], dict[str, Any]],
+    mirror: Callable[[Item, dict[str, Any]], object] | None,
     args: argparse.Namespace,
-) -> Run:
-    await drop_pending(emulator)
-    child = await Child.start(bot, emulator, url)
+) -> list[Run]:
+    """Run ``bots``, each on its own emulator, over the stream at the same time (the first
+    emulator gets the stream from ``inject``, a second one from ``mirror``)."""
+    runs = [Measurement(bot, name, emulator, url, args) for bot, emulator in bots]
+    started_ok: list[Measurement] = []
     try:
-        await asyncio.sleep(1.0)  # start-up work (menus, the first tick) is not counted
-        idle_start = cpu_seconds(child.pid)
-        await asyncio.sleep(2.0)
-        idle_rate = (cpu_seconds(child.pid) - idle_start) / 2.0
-        since = len(emulator.requests)
-        await child.tell(f"expect {len(stream)}")
-        await child.expecting()
-        cpu0 = cpu_seconds(child.pid)
-        started = time.monotonic()
-        for n, item in enumerate(stream):
-            inject(item)
-            if args.rate:
-                delay = started + (n + 1) / args.rate - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            elif n % 100 == 99:
-                await asyncio.sleep(0)
-        handled = asyncio.create_task(child.handled())
-        await asyncio.wait_for(handled, args.timeout)
-        done = time.monotonic()
-        # Settle: the effects of the last updates (debounced edits) are the bot's cost too.
-        seen = len(busy_calls(emulator, since))
-        quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < args.settle:
-            await asyncio.sleep(0.1)
-            now_seen = len(busy_calls(emulator, since))
-            if now_seen != seen:
-                seen, quiet_since = now_seen, time.monotonic()
-        cpu = cpu_seconds(child.pid) - cpu0 - idle_rate * (time.monotonic() - quiet_since)
-    finally:
-        await child.stop()
-    calls = busy_calls(emulator, since)
-    methods: dict[str, int] = {}
-    for call in calls:
-        methods[call.method] = methods.get(call.method, 0) + 1
-    return Run(
-        bot=bot,
-        stream=name,
-        updates=len(stream),
-        seconds=done - started,
-        cpu=cpu,
-        idle_ms_per_s=idle_rate * 1000,
-        calls=len(calls),
-        errors=sum(1 for c in calls if c.status != 200),
-        polls=sum(1 for c in emulator.requests[since:] if c.method == "getUpdates"),
-        extra=methods,
-    )
+        for m in runs:  # one after the other: start-up is busy and not measured
+            await m.start(len(stream))
+            started_ok.append(m)
+        for m in runs:
+            m.cpu0 = cpu_seconds(m.child.pid)
+        started = await feed(stream, inject, mirror, args)
+    except BaseException:
+        for m in started_ok:
+            await m.child.stop()
+        raise
+    return list(await asyncio.gather(*(m.finish(started) for m in runs)))
+
+
+async def mirror_world(groups: list[Group]) -> Emulator:
+    """A second emulator, for the echo bot in side-by-side mode: the same groups, members
+    and ids, the bot an admin in each group (see ``mirroring``)."""
+    mirror = Emulator()
+    await mirror.start()
+    for group in groups:  # the groups and members exist before the bot starts: no updates
+        mirror.create_group(f"mirror {group.chat_id}", chat_id=group.chat_id)
+        for member in group.members:
+            mirror.set_member(group.chat_id, member)
+        mirror.set_member(group.chat_id, mirror.bot_user, "administrator")
+    return mirror
+
+
+def mirroring(mirror: Emulator) -> Callable[[Item, dict[str, Any]], object]:
+    """Puts each item into the mirror as well. A check-in press and a poll answer go in as
+    a copy of the update the first emulator made (the callback query carries the study
+    prompt as it stood, so both bots parse the same text); ``/ledger`` is sent by the same
+    member in the same chat (the mirror stores it, so a reply to it is valid)."""
+
+    def inject(item: Item, update: dict[str, Any]) -> object:
+        if item.kind == "ledger":
+            return mirror.send_message(item.chat_id, item.user, "/ledger")
+        return mirror.inject_update(update)
+
+    return inject
 
 
 async def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> list[Run]:
@@ -390,21 +481,43 @@ async def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> list
         if args.stream:
             streams = [(n, k) for n, k in streams + [(k, (k,)) for k in KINDS] if n in args.stream]
             streams = list(dict(streams).items())
+        mirror: Emulator | None = None
         try:
+            if args.side_by_side:
+                mirror = await mirror_world(groups)
+                mirror.latency = args.latency
             for round_ in range(1, args.repeat + 1):
                 for number, (name, kinds) in enumerate(streams):
-                    # Both bots get the same stream; who goes first alternates, so a drift
-                    # in the machine's speed does not always favour the same one.
                     stream = make_stream(groups, args.updates, kinds, args.seed + number)
-                    order = (args.echo, "firmbot") if round_ % 2 else ("firmbot", args.echo)
-                    for bot in order:
-                        if bot == "firmbot":
+                    # (role, bot): the measured bot, and the echo bot it is compared with.
+                    pair = [("bot", args.bot), ("baseline", args.echo)]
+                    done: list[tuple[str, Run]] = []
+                    if mirror is not None:
+                        # Both bots at once, each on its own emulator: both see the same
+                        # machine, whatever its speed is doing at the time.
+                        if args.bot == "firmbot":
                             await snapshot.restore()
-                        run = await measure(bot, name, emulator, url, stream, inject, args)
-                        run.round = round_
+                        both = await measure(
+                            [(args.bot, emulator), (args.echo, mirror)],
+                            name, url, stream, inject, mirroring(mirror), args,
+                        )  # fmt: skip
+                        done = [(role, run) for (role, _), run in zip(pair, both, strict=True)]
+                    else:
+                        # One bot after the other, on the same stream; who goes first
+                        # alternates, so a drift in the machine's speed does not always
+                        # favour the same one.
+                        for role, bot in pair if round_ % 2 == 0 else pair[::-1]:
+                            if bot == "firmbot":
+                                await snapshot.restore()
+                            (run,) = await measure(
+                                [(bot, emulator)], name, url, stream, inject, None, args
+                            )
+                            done.append((role, run))
+                    for role, run in done:
+                        run.round, run.role = round_, role
                         runs.append(run)
                         print(
-                            f"[{backend}] round {round_} {name:7} {bot:8} "
+                            f"[{backend}] round {round_} {name:7} {role:8} {run.bot:8} "
                             f"{run.cpu_ms_per_update:6.2f} ms CPU/update "
                             f"({run.calls} calls, {run.errors} errors)",
                             file=sys.stderr,
@@ -412,6 +525,8 @@ async def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> list
                         )
         finally:
             await snapshot.drop()
+            if mirror is not None:
+                await mirror.stop()
     return runs
 
 
@@ -430,17 +545,17 @@ async def main(args: argparse.Namespace) -> None:
     rows = []
     summary = []
     for backend, runs in results.items():
-        echo = {(r.stream, r.round): r for r in runs if r.bot != "firmbot"}
+        base = {(r.stream, r.round): r for r in runs if r.role == "baseline"}
         ratios: dict[str, list[float]] = {}
         for r in runs:
-            ratio = r.cpu_ms_per_update / echo[r.stream, r.round].cpu_ms_per_update
-            if r.bot == "firmbot":
+            ratio = r.cpu_ms_per_update / base[r.stream, r.round].cpu_ms_per_update
+            if r.role == "bot":
                 ratios.setdefault(r.stream, []).append(ratio)
             rows.append(
                 (
-                    backend, r.stream, r.round, BOT_NAMES[r.bot],
-                    r.updates, r.seconds, r.cpu, r.cpu_ms_per_update,
-                    ratio if r.bot == "firmbot" else 1.0, r.calls, r.errors, r.polls,
+                    backend, r.stream, r.round, BOT_NAMES[r.bot], r.role, r.updates,
+                    r.seconds, r.cpu, r.cpu_ms_per_update,
+                    ratio if r.role == "bot" else 1.0, r.calls, r.errors, r.polls,
                     r.idle_ms_per_s,
                 )
             )  # fmt: skip
@@ -454,19 +569,24 @@ async def main(args: argparse.Namespace) -> None:
     print(
         table(
             [
-                "db", "stream", "round", "bot", "updates", "seconds", "CPU s", "CPU ms/update",
+                "db", "stream", "round", "bot", "role", "updates", "seconds", "CPU s",
+                "CPU ms/update",
                 "x echo", "API calls", "errors", "getUpdates", "idle CPU ms/s",
             ],
             rows,
         )
     )  # fmt: skip
     print()
-    print("FirmBot against the echo bot, per round (goal: median <= 1.5):")
+    how = "side by side" if args.side_by_side else "one after the other"
+    print(
+        f"{BOT_NAMES[args.bot]} against {BOT_NAMES[args.echo]}, {how}, per round "
+        "(goal: median <= 1.5):"
+    )
     print(table(["db", "stream", "rounds", "median x echo", "lowest", "highest"], summary))
     if args.verbose:
         for backend, runs in results.items():
             for r in runs:
-                print(f"[{backend}] {r.stream} {r.bot}: {r.extra}")
+                print(f"[{backend}] {r.stream} {r.round} {r.role} {r.bot}: {r.extra}")
 
 
 def add_world_arguments(parser: argparse.ArgumentParser) -> None:
@@ -498,6 +618,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("echo", "echo-aiohttp"),
         default="echo",
         help="the bot to compare with: bare PTB (echo), or the same on FirmBot's HTTP client",
+    )
+    parser.add_argument(
+        "--bot",
+        choices=("firmbot", "echo", "echo-aiohttp"),
+        default="firmbot",
+        help="the bot measured (firmbot); echo against echo shows the method's own spread",
+    )
+    parser.add_argument(
+        "--one-after-the-other",
+        dest="side_by_side",
+        action="store_false",
+        help="run the bots in turn on one emulator (before session 7), not both at once on two",
     )
     parser.add_argument("--db", default="sqlite", help="sqlite, postgresql or both (sqlite)")
     parser.add_argument(

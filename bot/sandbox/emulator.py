@@ -998,11 +998,16 @@ class Emulator:
         return new_id
 
     def inject_update(self, update: JSON) -> JSON:
-        """Enqueue a raw update (its update_id is replaced)."""
+        """Enqueue a raw update (its update_id is replaced).
+
+        A raw ``callback_query`` can be answered, as the one Telegram sends.
+        """
         body = {k: v for k, v in update.items() if k != "update_id"}
         if len(body) != 1:
             raise ValueError("an update has exactly one field besides update_id")
         ((kind, payload),) = body.items()
+        if kind == "callback_query" and isinstance(payload, dict) and "id" in payload:
+            self._open_callbacks.add(str(payload["id"]))
         return self._enqueue(kind, payload)
 
     # ------------------------------------------------------------------ what the bot did

@@ -425,6 +425,24 @@ async def test_buttons_pressed_by_label(emu: Emulator, bot: Bot, world: World) -
         emu.press_button(world.group.id, sent.message_id, world.li, label="✅ 已学习")
 
 
+async def test_injected_callback_query_can_be_answered_once(
+    emu: Emulator, bot: Bot, world: World
+) -> None:
+    """A raw callback_query (a copy of one from another emulator, say) is answerable."""
+    sent = await bot.send_message(
+        world.group.id,
+        "今日学习",
+        reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("打卡", callback_data="in")]]),
+    )
+    pressed = emu.press_button(world.group.id, sent.message_id, world.li, data="in")
+    copy = {"callback_query": {**pressed["callback_query"], "id": "777"}}
+    query = parse(emu.inject_update(copy), bot).callback_query
+    assert query is not None and query.id == "777" and query.data == "in"
+    assert await bot.answer_callback_query("777")
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
+        await bot.answer_callback_query("777")
+
+
 @pytest.mark.parametrize(
     ("button", "error"),
     [
