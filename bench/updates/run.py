@@ -435,7 +435,12 @@ async def measure(
         for m in started_ok:
             await m.child.stop()
         raise
-    return list(await asyncio.gather(*(m.finish(started) for m in runs)))
+    # Each finish stops its own bot, also when the other one fails.
+    finished = await asyncio.gather(*(m.finish(started) for m in runs), return_exceptions=True)
+    for outcome in finished:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return [run for run in finished if isinstance(run, Run)]
 
 
 async def mirror_world(groups: list[Group]) -> Emulator:
