@@ -12,9 +12,10 @@ and the emulator answering those replies (it runs in this process). What it leav
 ``getUpdates`` and the parsing of its answer, which the echo bot of ``run.py`` pays as
 much as FirmBot. A poll answer sends nothing, so its number is FirmBot's cost alone.
 
-It varies by 10-20 % between runs on a quiet machine, where ``run.py``'s ratio moves by
-a quarter or more, so it is the better measure while working on FirmBot's own cost;
-``run.py`` stays the measure of the goal.
+It varies by 10-20 % between runs on a quiet machine. ``run.py``'s ratio moved by a
+quarter or more when it ran the bots in turn; side by side (its default since session 7)
+its rounds spread over 0.15-0.2. This one needs no echo bot, so it stays the quicker
+measure while working on FirmBot's own cost; ``run.py`` is the measure of the goal.
 
     .venv/bin/python -m bench.updates.inproc [--kind poll] [--updates 1000] [--passes 2]
 """
