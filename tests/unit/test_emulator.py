@@ -116,8 +116,9 @@ async def test_get_me_wrong_token_and_unknown_method(emu: Emulator, bot: Bot) ->
         with pytest.raises(InvalidToken):
             await wrong.get_me()
     finally:
-        # Bot.shutdown() returns at once for a bot that never initialized (a wrong token
-        # fails initialize), leaving the connection to a later test's GC: close it here.
+        # Bot.shutdown() returns at once for a bot that was never initialized (this one
+        # only called get_me, and initialize would fail on the token too), leaving the
+        # connection to a later test's GC: close it here.
         await wrong.request.shutdown()
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{emu.base_url}{emu.token}/sendCarrierPigeon") as resp:
