@@ -113,7 +113,7 @@ class Database:
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session that only reads: each statement sees what was committed when it ran
         (no snapshot across statements on PostgreSQL). Changing an object in it is a bug."""
-        async with self._standalone("read", "reading") as session:
+        async with self._unpaired("read", "reading", writes=False) as session:
             yield session
 
     @asynccontextmanager
@@ -122,17 +122,21 @@ class Database:
         commits as it runs (no BEGIN and COMMIT round trips), so use it only for work
         that is one writing statement, with reads around it. Core statements only:
         changing an ORM object in it is a bug (its flush would not be atomic)."""
-        async with self._standalone("standalone", "standalone") as session:
+        async with self._unpaired("standalone", "standalone", writes=True) as session:
             yield session
 
     @asynccontextmanager
-    async def _standalone(self, kind: str, label: str) -> AsyncIterator[AsyncSession]:
+    async def _unpaired(
+        self, method: str, label: str, *, writes: bool
+    ) -> AsyncIterator[AsyncSession]:
+        """A session without BEGIN/COMMIT on PostgreSQL; on SQLite an ordinary one, committed
+        at its end if it ``writes``. ORM changes in it raise."""
         async with self._autocommit() as session:
             try:
                 yield session
                 if session.new or session.dirty or session.deleted:
-                    raise RuntimeError(f"a {label} session (Database.{kind}) was given changes")
-                if kind == "standalone" and self.dialect == "sqlite":
+                    raise RuntimeError(f"a {label} session (Database.{method}) was given changes")
+                if writes and self.dialect == "sqlite":
                     await session.commit()
             except BaseException:
                 await session.rollback()
